@@ -1,0 +1,339 @@
+//! Content-addressed blob store on the local file system.
+//!
+//! Layout: `ROOT/sha256/ab/cd/<64 hex>`, temporary files under `ROOT/tmp/`. A blob is hashed while
+//! it streams in, written to a temporary name, fsynced, and renamed into place (then the directory
+//! is fsynced), so a crash leaves either the whole blob or nothing under its digest. Identical
+//! content is stored once.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use mlsec_types::{Digest, Sha256Writer};
+
+use crate::error::StoreError;
+
+/// Chunk size of streaming reads and writes.
+const CHUNK: usize = 1 << 20;
+/// Start write-back every this many bytes so the final fsync has little left to flush.
+const WRITEBACK_EVERY: u64 = 16 << 20;
+/// Buffers in flight between the hashing reader and the writer thread.
+const BUFFERS: usize = 4;
+
+/// What a put did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub digest: Digest,
+    pub size: u64,
+    /// False when identical content was already stored.
+    pub created: bool,
+}
+
+/// The result of re-hashing a stored blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyOutcome {
+    Intact { size: u64 },
+    Missing,
+    Corrupt { actual: Digest, size: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalBlobStore {
+    root: PathBuf,
+}
+
+impl LocalBlobStore {
+    /// Opens (creating if needed) a blob store rooted at `root`, and proves it is writable.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        for dir in [root.join("sha256"), root.join("tmp")] {
+            fs::create_dir_all(&dir).map_err(|e| StoreError::io("create directory", &dir, e))?;
+        }
+        let store = LocalBlobStore { root };
+        let probe = store
+            .root
+            .join("tmp")
+            .join(format!(".probe-{}", random_suffix()));
+        File::create(&probe)
+            .and_then(|mut f| f.write_all(b"probe"))
+            .map_err(|e| StoreError::io("write to blob directory", &probe, e))?;
+        let _ = fs::remove_file(&probe);
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a blob with this digest lives.
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("sha256")
+            .join(&hex[0..2])
+            .join(&hex[2..4])
+            .join(hex)
+    }
+
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.path(digest).is_file()
+    }
+
+    /// Opens a stored blob for reading.
+    pub fn open_blob(&self, digest: &Digest) -> Result<File, StoreError> {
+        let path = self.path(digest);
+        File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::NotFound {
+                what: "blob",
+                id: digest.to_string(),
+            },
+            _ => StoreError::io("open blob", &path, e),
+        })
+    }
+
+    /// Starts an incremental write (for uploads arriving in pieces).
+    pub fn writer(&self) -> Result<BlobWriter, StoreError> {
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("put-{}", random_suffix()));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| StoreError::io("create temporary blob", &tmp, e))?;
+        Ok(BlobWriter {
+            store: self.clone(),
+            file: Some(file),
+            tmp,
+            hasher: Sha256Writer::new(),
+            since_writeback: 0,
+            offset: 0,
+        })
+    }
+
+    /// Ingests a file. Reading and hashing run on this thread while a second thread writes, so
+    /// ingest runs near the speed of hashing alone.
+    pub fn put_file(&self, path: &Path) -> Result<BlobInfo, StoreError> {
+        let file = File::open(path).map_err(|e| StoreError::io("open", path, e))?;
+        self.put_reader(file, path)
+    }
+
+    /// Ingests everything `reader` yields; `source` names it in errors.
+    pub fn put_reader(&self, mut reader: impl Read, source: &Path) -> Result<BlobInfo, StoreError> {
+        let mut writer = self.writer()?;
+        let (to_writer, from_reader) = mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
+        let (to_reader, free_buffers) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+        for _ in 0..BUFFERS {
+            to_reader.send(vec![0u8; CHUNK]).expect("channel has room");
+        }
+        let mut file = writer.file.take().expect("fresh writer has a file");
+        let tmp = writer.tmp.clone();
+        let write_result = std::thread::scope(|scope| {
+            let handle = scope.spawn(move || -> Result<File, StoreError> {
+                let mut offset = 0u64;
+                let mut since_writeback = 0u64;
+                for (buf, len) in from_reader {
+                    file.write_all(&buf[..len])
+                        .map_err(|e| StoreError::io("write blob", &tmp, e))?;
+                    start_writeback(&file, &mut offset, &mut since_writeback, len as u64);
+                    // The reader may have gone away after an error; nothing to return then.
+                    let _ = to_reader.send(buf);
+                }
+                Ok(file)
+            });
+            let mut read_error = None;
+            for mut buf in free_buffers.iter() {
+                match read_full(&mut reader, &mut buf) {
+                    Ok(0) => break,
+                    Ok(len) => {
+                        writer.hasher.update(&buf[..len]);
+                        if to_writer.send((buf, len)).is_err() {
+                            break; // the writer failed; its error is reported below
+                        }
+                    }
+                    Err(e) => {
+                        read_error = Some(StoreError::io("read", source, e));
+                        break;
+                    }
+                }
+            }
+            drop(to_writer);
+            let written = handle.join().expect("blob writer thread does not panic");
+            match (read_error, written) {
+                (Some(e), _) => Err(e),
+                (None, result) => result,
+            }
+        });
+        writer.file = Some(write_result?);
+        writer.finish()
+    }
+
+    /// Re-hashes a stored blob and compares it with its name.
+    pub fn verify(&self, digest: &Digest) -> Result<VerifyOutcome, StoreError> {
+        let path = self.path(digest);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(VerifyOutcome::Missing),
+            Err(e) => return Err(StoreError::io("open blob", &path, e)),
+        };
+        let (actual, size) =
+            hash_reader(&mut file).map_err(|e| StoreError::io("read blob", &path, e))?;
+        Ok(if actual == *digest {
+            VerifyOutcome::Intact { size }
+        } else {
+            VerifyOutcome::Corrupt { actual, size }
+        })
+    }
+
+    /// Removes temporary files left by a crash. Safe while no put is running.
+    pub fn sweep_temporaries(&self) -> Result<usize, StoreError> {
+        let dir = self.root.join("tmp");
+        let mut removed = 0;
+        for entry in fs::read_dir(&dir).map_err(|e| StoreError::io("list", &dir, e))? {
+            let entry = entry.map_err(|e| StoreError::io("list", &dir, e))?;
+            if fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Hashes everything a reader yields.
+pub fn hash_reader(reader: &mut impl Read) -> io::Result<(Digest, u64)> {
+    let mut hasher = Sha256Writer::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let size = hasher.len();
+    Ok((hasher.finish(), size))
+}
+
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Asks the kernel to start writing back what was just written, without waiting, so the fsync at
+/// the end finds little dirty data (Linux only; elsewhere the final fsync does all the work).
+fn start_writeback(file: &File, offset: &mut u64, since: &mut u64, len: u64) {
+    *since += len;
+    if *since >= WRITEBACK_EVERY {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: plain syscall on a file descriptor we own; it reads no memory of ours.
+            unsafe {
+                libc::sync_file_range(
+                    file.as_raw_fd(),
+                    *offset as libc::off64_t,
+                    *since as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = file;
+        *offset += *since;
+        *since = 0;
+    }
+}
+
+/// An incremental blob write. Dropped without [`BlobWriter::finish`], it leaves nothing behind.
+pub struct BlobWriter {
+    store: LocalBlobStore,
+    file: Option<File>,
+    tmp: PathBuf,
+    hasher: Sha256Writer,
+    offset: u64,
+    since_writeback: u64,
+}
+
+impl BlobWriter {
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        let file = self.file.as_mut().expect("writer is open until finish");
+        file.write_all(bytes)
+            .map_err(|e| StoreError::io("write blob", &self.tmp, e))?;
+        self.hasher.update(bytes);
+        start_writeback(
+            file,
+            &mut self.offset,
+            &mut self.since_writeback,
+            bytes.len() as u64,
+        );
+        Ok(())
+    }
+
+    pub fn len(&self) -> u64 {
+        self.hasher.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hasher.is_empty()
+    }
+
+    /// Makes the blob durable under its digest.
+    pub fn finish(mut self) -> Result<BlobInfo, StoreError> {
+        let file = self.file.take().expect("writer is open until finish");
+        file.sync_all()
+            .map_err(|e| StoreError::io("fsync blob", &self.tmp, e))?;
+        drop(file);
+        let hasher = std::mem::take(&mut self.hasher);
+        let size = hasher.len();
+        let digest = hasher.finish();
+        let target = self.store.path(&digest);
+        if target.is_file() {
+            let _ = fs::remove_file(&self.tmp);
+            return Ok(BlobInfo {
+                digest,
+                size,
+                created: false,
+            });
+        }
+        let dir = target.parent().expect("blob paths have a parent");
+        fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
+        fs::rename(&self.tmp, &target).map_err(|e| StoreError::io("rename blob", &target, e))?;
+        sync_dir(dir)?;
+        Ok(BlobInfo {
+            digest,
+            size,
+            created: true,
+        })
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if self.file.is_some() || self.tmp.exists() {
+            drop(self.file.take());
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io("fsync directory", dir, e))
+}
+
+fn random_suffix() -> String {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    hex::encode(bytes)
+}

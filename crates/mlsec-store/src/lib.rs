@@ -1,0 +1,18 @@
+//! Persistence of mlsec: metadata repositories on SQLite (embedded default) and PostgreSQL
+//! (scale-out), their migrations, and the content-addressed blob store.
+//!
+//! The one way to change metadata is a [`WriteTx`]: it commits only together with the audit
+//! events that describe the change, so no change exists without its event.
+
+mod audit;
+pub mod blob;
+mod db;
+mod error;
+mod migrate;
+mod principals;
+
+pub use audit::{AuditQuery, WriteTx};
+pub use blob::{BlobInfo, BlobWriter, LocalBlobStore, VerifyOutcome};
+pub use db::{Backend, Store, StoreOptions};
+pub use error::StoreError;
+pub use principals::{BlobRow, PrincipalRow, TokenRow};
