@@ -1,1 +1,163 @@
-fn main() {}
+//! `mlsec`: the command line and the server of the mlsec MLOps security control plane.
+//!
+//! Exit codes: 0 success; 1 a check failed (tampered audit log, corrupt blob); 2 invalid usage or
+//! configuration; 3 an operational error (storage unavailable or full, I/O).
+
+mod commands;
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::FlagOverrides;
+
+#[derive(Parser)]
+#[command(name = "mlsec", version, about = "MLOps security control plane", long_about = None)]
+struct Cli {
+    /// Configuration file (TOML). Default: `mlsec.toml` in the working directory, if present.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory (SQLite database, blobs, server key). Default: `.mlsec`.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL for the metadata store instead of the embedded SQLite file.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Log filter (`info`, `debug`, `mlsec=debug,sqlx=warn`, …).
+    #[arg(long, global = true)]
+    log_level: Option<String>,
+    /// Log format: `text` or `json`.
+    #[arg(long, global = true)]
+    log_format: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the data directory, the server key and the first admin token (printed once).
+    Init,
+    /// Run the server (initialises on first run).
+    Serve {
+        /// Listen address. Default: 127.0.0.1:8750.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Inspect and export the tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Store, fetch and verify content-addressed blobs.
+    Blob {
+        #[command(subcommand)]
+        command: BlobCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain and the signed checkpoints; report the first bad index.
+    Verify {
+        /// Verify a JSON-lines export instead of the local store.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Trusted public key (file or 64 hex digits). Default: the data directory's `server.pub`.
+        #[arg(long)]
+        public_key: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the log for a SIEM.
+    Export {
+        /// `jsonl` (lossless, verifiable), `ocsf` or `cef`.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// Output file. Default: standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BlobCommand {
+    /// Store files; prints each digest.
+    Put { files: Vec<PathBuf> },
+    /// Copy a blob out of the store.
+    Get {
+        digest: String,
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Re-hash a stored blob against its digest.
+    Verify { digest: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut flags = FlagOverrides {
+        config: cli.config,
+        data_dir: cli.data_dir,
+        database_url: cli.database_url,
+        log_level: cli.log_level,
+        log_format: cli.log_format,
+        listen: None,
+    };
+    if let Command::Serve { listen } = &cli.command {
+        flags.listen = listen.clone();
+    }
+    let config = match config::Config::load(&flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mlsec: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = commands::init_logging(&config) {
+        eprintln!("mlsec: configuration error: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mlsec: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Init => commands::init(&config).await,
+            Command::Serve { .. } => commands::serve(&config).await,
+            Command::Audit { command } => match command {
+                AuditCommand::Verify {
+                    file,
+                    public_key,
+                    json,
+                } => commands::audit_verify(&config, file, public_key, json).await,
+                AuditCommand::Export { format, output } => {
+                    commands::audit_export(&config, &format, output).await
+                }
+            },
+            Command::Blob { command } => match command {
+                BlobCommand::Put { files } => commands::blob_put(&config, files).await,
+                BlobCommand::Get { digest, output } => {
+                    commands::blob_get(&config, &digest, output).await
+                }
+                BlobCommand::Verify { digest } => commands::blob_verify(&config, &digest).await,
+            },
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mlsec: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
