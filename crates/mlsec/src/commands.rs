@@ -99,6 +99,7 @@ pub async fn init(config: &Config) -> CmdResult {
         Some(token) => print_token(&token),
         None => println!("already initialised; the admin token was shown when it was created"),
     }
+    core.store().checkpoint_now().await?;
     core.store().close().await;
     Ok(ExitCode::SUCCESS)
 }
