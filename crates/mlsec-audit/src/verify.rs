@@ -130,13 +130,15 @@ impl<'a> ChainVerifier<'a> {
             expected_index: 0,
             prev: Digest::ZERO,
             failures: Vec::new(),
-            check_events: true,
+            check_events: false,
         }
     }
 
-    /// Skips decoding each event (hash links and checkpoints only).
-    pub fn links_only(mut self) -> Self {
-        self.check_events = false;
+    /// Also decodes every event and checks it is in canonical form. The hash links already make
+    /// any byte change evident; this finds events that were malformed when written (a bug or a
+    /// forger holding the key), at about a twentieth of the speed.
+    pub fn deep(mut self) -> Self {
+        self.check_events = true;
         self
     }
 
@@ -285,13 +287,17 @@ fn check_canonical(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// Verifies a complete in-memory log.
+/// Verifies a complete in-memory log (links, checkpoints, and with `deep` every event's form).
 pub fn verify_records(
     records: &[AuditRecord],
     checkpoints: &[SignedCheckpoint],
     trusted: &TrustedKeys,
+    deep: bool,
 ) -> VerifyReport {
     let mut verifier = ChainVerifier::new(trusted, checkpoints);
+    if deep {
+        verifier = verifier.deep();
+    }
     verifier.push_batch(records);
     verifier.finish()
 }

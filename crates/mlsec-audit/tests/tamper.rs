@@ -56,7 +56,7 @@ proptest! {
     ) {
         let mut log = build_log(len);
         let trusted = TrustedKeys::new();
-        prop_assert!(verify_records(&log, &[], &trusted).ok());
+        prop_assert!(verify_records(&log, &[], &trusted, false).ok());
         let at = at_seed % (len - 1);
         match tamper {
             Tamper::Change => {
@@ -78,7 +78,7 @@ proptest! {
                 log.swap(at, at + 1);
             }
         }
-        let report = verify_records(&log, &[], &trusted);
+        let report = verify_records(&log, &[], &trusted, false);
         prop_assert!(!report.ok());
         prop_assert_eq!(report.first_bad_index(), Some(at as u64), "{:?}", report.failures);
     }
@@ -92,7 +92,7 @@ fn sealed_insertion_breaks_the_next_link() {
     let event = log[3].event().unwrap();
     let sealed = AuditRecord::seal(3, &log[2].hash, &event).unwrap();
     log.insert(3, sealed);
-    let report = verify_records(&log, &[], &TrustedKeys::new());
+    let report = verify_records(&log, &[], &TrustedKeys::new(), false);
     assert_eq!(report.first_bad_index(), Some(4));
 }
 
@@ -102,7 +102,7 @@ fn rewritten_history_is_caught_by_the_signed_checkpoint() {
     let trusted = TrustedKeys::new().with(signer.verifying_key());
     let log = build_log(20);
     let cp = signer.sign(15, log[15].hash, "t".into()).unwrap();
-    let ok = verify_records(&log, std::slice::from_ref(&cp), &trusted);
+    let ok = verify_records(&log, std::slice::from_ref(&cp), &trusted, false);
     assert!(ok.ok(), "{:?}", ok.failures);
     assert_eq!(ok.last_checkpointed_index, Some(15));
     assert_eq!(ok.unsigned_tail, 4);
@@ -119,13 +119,13 @@ fn rewritten_history_is_caught_by_the_signed_checkpoint() {
         prev = r.hash;
         forged.push(r);
     }
-    let report = verify_records(&forged, std::slice::from_ref(&cp), &trusted);
+    let report = verify_records(&forged, std::slice::from_ref(&cp), &trusted, false);
     assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
     assert_eq!(report.failures[0].kind, FailureKind::CheckpointMismatch);
     assert_eq!(report.first_bad_index(), Some(15));
 
     // Truncating the log below a checkpoint is caught too.
-    let report = verify_records(&log[..10], std::slice::from_ref(&cp), &trusted);
+    let report = verify_records(&log[..10], std::slice::from_ref(&cp), &trusted, false);
     assert_eq!(
         report.failures[0].kind,
         FailureKind::Truncated {
@@ -141,7 +141,7 @@ fn checkpoint_signed_by_another_key_is_rejected() {
     let trusted = TrustedKeys::new().with(server.verifying_key());
     let log = build_log(5);
     let foreign = intruder.sign(4, log[4].hash, "t".into()).unwrap();
-    let report = verify_records(&log, &[foreign], &trusted);
+    let report = verify_records(&log, &[foreign], &trusted, false);
     assert!(matches!(
         report.failures[0].kind,
         FailureKind::CheckpointUntrustedKey { .. }
@@ -158,7 +158,8 @@ fn non_canonical_encoding_is_malformed() {
     log[1].canonical = spaced.into_bytes();
     log[1].hash = mlsec_audit::chain_hash(&log[0].hash, &log[1].canonical);
     log[2].hash = mlsec_audit::chain_hash(&log[1].hash, &log[2].canonical);
-    let report = verify_records(&log, &[], &TrustedKeys::new());
+    assert!(verify_records(&log, &[], &TrustedKeys::new(), false).ok());
+    let report = verify_records(&log, &[], &TrustedKeys::new(), true);
     assert_eq!(report.first_bad_index(), Some(1));
     assert!(matches!(
         report.failures[0].kind,

@@ -49,7 +49,7 @@ async fn servers(max_upload_bytes: u64) -> Vec<Server> {
     if let Ok(url) = std::env::var("MLSEC_TEST_DATABASE_URL") {
         let schema = format!("api_{}", uuid::Uuid::new_v4().simple());
         let admin = sqlx::PgPool::connect(&url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
             .execute(&admin)
             .await
             .unwrap();

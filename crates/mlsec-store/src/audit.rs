@@ -146,8 +146,20 @@ impl Store {
 
     /// Walks the whole log through the chain verifier, page by page.
     pub async fn verify_audit(&self, trusted: &TrustedKeys) -> Result<VerifyReport, StoreError> {
+        self.verify_audit_with(trusted, false).await
+    }
+
+    /// As [`Store::verify_audit`]; `deep` also decodes every event and checks its canonical form.
+    pub async fn verify_audit_with(
+        &self,
+        trusted: &TrustedKeys,
+        deep: bool,
+    ) -> Result<VerifyReport, StoreError> {
         let checkpoints = self.audit_checkpoints().await?;
         let mut verifier = ChainVerifier::new(trusted, &checkpoints);
+        if deep {
+            verifier = verifier.deep();
+        }
         let mut from = 0u64;
         loop {
             let page = self.audit_records(from, PAGE).await?;
@@ -252,7 +264,7 @@ async fn append(
                 b + 8
             ));
         }
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(&sql);
         for (record, event) in recs.iter().zip(evs) {
             query = query
                 .bind(record.index as i64)
@@ -316,11 +328,12 @@ fn decode_head(row: &sqlx::any::AnyRow) -> Result<(u64, Digest), StoreError> {
 }
 
 fn decode_record(row: &sqlx::any::AnyRow) -> Result<AuditRecord, StoreError> {
-    let index: i64 = row.try_get("idx")?;
-    let hash: Vec<u8> = row.try_get("hash")?;
+    // Positional access: every query that decodes records selects `idx, canonical, hash`.
+    let index: i64 = row.try_get(0)?;
+    let hash: Vec<u8> = row.try_get(2)?;
     Ok(AuditRecord {
         index: index as u64,
-        canonical: row.try_get("canonical")?,
+        canonical: row.try_get(1)?,
         // A stored hash of the wrong length is tampering too: keep the record and let the
         // verifier report it at its index rather than failing the whole read.
         hash: Digest::from_slice(&hash).unwrap_or(Digest::ZERO),

@@ -103,7 +103,7 @@ async fn apply_pending(
             message: e.to_string(),
         };
         let mut tx = conn.begin().await.map_err(fail)?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(migration.sql))
+        sqlx::raw_sql(migration.sql)
             .execute(&mut *tx)
             .await
             .map_err(fail)?;

@@ -42,7 +42,7 @@ pub async fn backends(checkpoint_every: u64) -> Vec<TestDb> {
         let admin = sqlx::PgPool::connect(&url)
             .await
             .expect("connect to test postgres");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
             .execute(&admin)
             .await
             .unwrap();

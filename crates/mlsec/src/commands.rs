@@ -194,6 +194,7 @@ pub async fn audit_verify(
     file: Option<PathBuf>,
     public_key: Option<String>,
     json: bool,
+    deep: bool,
 ) -> CmdResult {
     let report = match file {
         Some(path) => {
@@ -202,7 +203,7 @@ pub async fn audit_verify(
                 .map_err(|e| CliError::Usage(format!("cannot open `{}`: {e}", path.display())))?;
             let parsed = export::read_jsonl(std::io::BufReader::new(f))
                 .map_err(|e| CliError::Usage(format!("`{}`: {e}", path.display())))?;
-            mlsec_audit::verify_records(&parsed.records, &parsed.checkpoints, &trusted)
+            mlsec_audit::verify_records(&parsed.records, &parsed.checkpoints, &trusted, deep)
         }
         None => {
             let core = open_existing(config).await?;
@@ -210,7 +211,7 @@ pub async fn audit_verify(
                 Some(_) => trusted_keys(config, public_key)?,
                 None => core.trusted_keys().clone(),
             };
-            let report = core.store().verify_audit(&trusted).await?;
+            let report = core.store().verify_audit_with(&trusted, deep).await?;
             core.store().close().await;
             report
         }

@@ -70,6 +70,9 @@ enum AuditCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Also decode every event and check its canonical form (slower).
+        #[arg(long)]
+        deep: bool,
     },
     /// Write the log for a SIEM.
     Export {
@@ -139,7 +142,8 @@ fn main() -> ExitCode {
                     file,
                     public_key,
                     json,
-                } => commands::audit_verify(&config, file, public_key, json).await,
+                    deep,
+                } => commands::audit_verify(&config, file, public_key, json, deep).await,
                 AuditCommand::Export { format, output } => {
                     commands::audit_export(&config, &format, output).await
                 }

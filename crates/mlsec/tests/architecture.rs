@@ -3,7 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-const FORBIDDEN_IN_PURE_LAYERS: &[&str] = &["tokio", "sqlx", "axum", "hyper", "reqwest", "object_store"];
+const FORBIDDEN_IN_PURE_LAYERS: &[&str] =
+    &["tokio", "sqlx", "axum", "hyper", "reqwest", "object_store"];
 
 struct Row {
     layer: u32,
@@ -11,7 +12,11 @@ struct Row {
 }
 
 fn workspace_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().parent().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
 }
 
 fn backticked(cell: &str) -> Vec<String> {
@@ -30,7 +35,9 @@ fn layer_table() -> BTreeMap<String, Row> {
         if cells.len() < 6 {
             continue;
         }
-        let Ok(layer) = cells[1].parse::<u32>() else { continue };
+        let Ok(layer) = cells[1].parse::<u32>() else {
+            continue;
+        };
         let name = backticked(cells[2]).pop().expect("crate name in backticks");
         let allowed = backticked(cells[4]).into_iter().collect();
         rows.insert(name, Row { layer, allowed });
@@ -57,8 +64,13 @@ fn dependencies_point_down_the_layer_table() {
     // The table itself must only allow downward (or same-layer) edges.
     for (name, row) in &table {
         for dep in &row.allowed {
-            let dep_row = table.get(dep).unwrap_or_else(|| panic!("`{name}` allows unknown `{dep}`"));
-            assert!(dep_row.layer <= row.layer, "table lets `{name}` depend upward on `{dep}`");
+            let dep_row = table
+                .get(dep)
+                .unwrap_or_else(|| panic!("`{name}` allows unknown `{dep}`"));
+            assert!(
+                dep_row.layer <= row.layer,
+                "table lets `{name}` depend upward on `{dep}`"
+            );
         }
     }
     let mut seen = 0;
@@ -68,11 +80,14 @@ fn dependencies_point_down_the_layer_table() {
         if !manifest_path.is_file() {
             continue;
         }
-        let manifest: toml::Table = std::fs::read_to_string(&manifest_path).unwrap().parse().unwrap();
+        let manifest: toml::Table = std::fs::read_to_string(&manifest_path)
+            .unwrap()
+            .parse()
+            .unwrap();
         let name = manifest["package"]["name"].as_str().unwrap().to_owned();
-        let row = table
-            .get(&name)
-            .unwrap_or_else(|| panic!("crate `{name}` is missing from the ARCHITECTURE.md layer table"));
+        let row = table.get(&name).unwrap_or_else(|| {
+            panic!("crate `{name}` is missing from the ARCHITECTURE.md layer table")
+        });
         for (section, dep) in dependency_names(&manifest) {
             if dep.starts_with("mlsec") {
                 assert!(
@@ -90,5 +105,9 @@ fn dependencies_point_down_the_layer_table() {
         }
         seen += 1;
     }
-    assert_eq!(seen, table.len(), "the table lists crates that do not exist");
+    assert_eq!(
+        seen,
+        table.len(),
+        "the table lists crates that do not exist"
+    );
 }

@@ -50,7 +50,10 @@ fn spawn_server(data: &Path) -> Served {
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let url = loop {
-        let line = lines.next().expect("server exited before listening").unwrap();
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .unwrap();
         if let Some(rest) = line.strip_prefix("listening on ") {
             break rest.to_owned();
         }
@@ -100,8 +103,12 @@ fn kill_9_during_writes_loses_nothing_acknowledged() {
         let client = reqwest::Client::new();
         let mut tasks = Vec::new();
         for worker in 0..8u32 {
-            let (client, url, token, acked) =
-                (client.clone(), served.url.clone(), token.clone(), acknowledged.clone());
+            let (client, url, token, acked) = (
+                client.clone(),
+                served.url.clone(),
+                token.clone(),
+                acknowledged.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 for i in 0u32.. {
                     let body: Vec<u8> = format!("worker {worker} upload {i} ")
@@ -129,10 +136,19 @@ fn kill_9_during_writes_loses_nothing_acknowledged() {
         }
     });
     let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(acknowledged.len() > 20, "only {} uploads acknowledged", acknowledged.len());
+    assert!(
+        acknowledged.len() > 20,
+        "only {} uploads acknowledged",
+        acknowledged.len()
+    );
 
     let verify = mlsec(&data, &["audit", "verify"]);
-    assert!(verify.status.success(), "{}{}", text(&verify.stdout), text(&verify.stderr));
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        text(&verify.stdout),
+        text(&verify.stderr)
+    );
 
     runtime.block_on(async {
         let core = Mlsec::open(CoreConfig::embedded(&data)).await.unwrap();
@@ -156,14 +172,24 @@ fn kill_9_during_writes_loses_nothing_acknowledged() {
     // The server starts again on the same data and keeps the chain going.
     let mut again = spawn_server(&data);
     let health = runtime.block_on(async {
-        reqwest::get(format!("{}/readyz", again.url)).await.unwrap().status()
+        reqwest::get(format!("{}/readyz", again.url))
+            .await
+            .unwrap()
+            .status()
     });
     assert_eq!(health, 200);
     unsafe_sigterm(&again.child);
-    assert!(again.child.wait().unwrap().success(), "graceful stop exits 0");
+    assert!(
+        again.child.wait().unwrap().success(),
+        "graceful stop exits 0"
+    );
     let verify = mlsec(&data, &["audit", "verify"]);
     assert!(verify.status.success(), "{}", text(&verify.stdout));
-    assert!(text(&verify.stdout).contains("0 later events"), "{}", text(&verify.stdout));
+    assert!(
+        text(&verify.stdout).contains("0 later events"),
+        "{}",
+        text(&verify.stdout)
+    );
 }
 
 fn unsafe_sigterm(child: &Child) {
@@ -183,7 +209,11 @@ fn bad_configuration_is_named_with_exit_code_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("max_upload"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("max_upload"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = Command::new(BIN)
         .args(["audit", "verify"])
@@ -191,14 +221,27 @@ fn bad_configuration_is_named_with_exit_code_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("MLSEC_CHECKPOINT_EVERY"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("MLSEC_CHECKPOINT_EVERY"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = Command::new(BIN)
-        .args(["--data-dir", dir.path().join("none").to_str().unwrap(), "audit", "verify"])
+        .args([
+            "--data-dir",
+            dir.path().join("none").to_str().unwrap(),
+            "audit",
+            "verify",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("mlsec init"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("mlsec init"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -210,7 +253,9 @@ fn corrupt_database_is_named_and_left_untouched() {
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(data.join(format!("mlsec.db{suffix}")));
     }
-    let garbage: Vec<u8> = (0..65536u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    let garbage: Vec<u8> = (0..65536u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
     std::fs::write(&db, &garbage).unwrap();
     let out = mlsec(&data, &["serve", "--listen", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
@@ -247,8 +292,15 @@ fn full_disk_fails_the_write_and_keeps_what_was_committed() {
     std::fs::write(&big, vec![2u8; 8 << 20]).unwrap();
     let out = mlsec(&data, &["blob", "put", big.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("storage is full"), "{}", text(&out.stderr));
-    assert_eq!(std::fs::read_dir(data.join("blobs/tmp")).unwrap().count(), 0);
+    assert!(
+        text(&out.stderr).contains("storage is full"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(data.join("blobs/tmp")).unwrap().count(),
+        0
+    );
     let verify = mlsec(&data, &["audit", "verify"]);
     assert!(verify.status.success(), "{}", text(&verify.stdout));
     let digest = Digest::of(&vec![1u8; 100_000]).to_string();
@@ -276,7 +328,11 @@ fn unwritable_data_directory_is_named() {
     let data = mnt.join("d");
     let out = mlsec(&data, &["init"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains(&data.display().to_string()), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&data.display().to_string()),
+        "{}",
+        text(&out.stderr)
+    );
     let _ = Command::new("umount").arg(&mnt).status();
 }
 
@@ -288,12 +344,29 @@ fn exported_log_verifies_offline_and_tampering_is_located() {
     let file = dir.path().join("f.bin");
     for i in 0..5 {
         std::fs::write(&file, format!("content {i}")).unwrap();
-        assert!(mlsec(&data, &["blob", "put", file.to_str().unwrap()]).status.success());
+        assert!(
+            mlsec(&data, &["blob", "put", file.to_str().unwrap()])
+                .status
+                .success()
+        );
     }
     let export: PathBuf = dir.path().join("audit.jsonl");
-    let out = mlsec(&data, &["audit", "export", "--format", "jsonl", "-o", export.to_str().unwrap()]);
+    let out = mlsec(
+        &data,
+        &[
+            "audit",
+            "export",
+            "--format",
+            "jsonl",
+            "-o",
+            export.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let ok = mlsec(&data, &["audit", "verify", "--file", export.to_str().unwrap()]);
+    let ok = mlsec(
+        &data,
+        &["audit", "verify", "--file", export.to_str().unwrap()],
+    );
     assert!(ok.status.success(), "{}", text(&ok.stdout));
 
     let original = std::fs::read_to_string(&export).unwrap();
@@ -301,13 +374,30 @@ fn exported_log_verifies_offline_and_tampering_is_located() {
     lines[3] = lines[3].replace("blob.put", "blob.get");
     let tampered = dir.path().join("tampered.jsonl");
     std::fs::write(&tampered, lines.join("\n")).unwrap();
-    let bad = mlsec(&data, &["audit", "verify", "--file", tampered.to_str().unwrap()]);
+    let bad = mlsec(
+        &data,
+        &["audit", "verify", "--file", tampered.to_str().unwrap()],
+    );
     assert_eq!(bad.status.code(), Some(1));
-    assert!(text(&bad.stdout).contains("first bad index 3"), "{}", text(&bad.stdout));
+    assert!(
+        text(&bad.stdout).contains("first bad index 3"),
+        "{}",
+        text(&bad.stdout)
+    );
 
     // Verified against another key, the checkpoints are refused.
     let other = "11".repeat(32);
-    let foreign = mlsec(&data, &["audit", "verify", "--file", export.to_str().unwrap(), "--public-key", &other]);
+    let foreign = mlsec(
+        &data,
+        &[
+            "audit",
+            "verify",
+            "--file",
+            export.to_str().unwrap(),
+            "--public-key",
+            &other,
+        ],
+    );
     assert_eq!(foreign.status.code(), Some(1), "{}", text(&foreign.stdout));
 
     for format in ["ocsf", "cef"] {
