@@ -110,8 +110,8 @@ fn rewritten_history_is_caught_by_the_signed_checkpoint() {
     // An attacker with database access rewrites event 5 and re-seals everything after it.
     let mut forged = log[..5].to_vec();
     let mut prev = forged[4].hash;
-    for i in 5..20 {
-        let mut event = log[i].event().unwrap();
+    for (i, original) in log.iter().enumerate().skip(5) {
+        let mut event = original.event().unwrap();
         if i == 5 {
             event.reason = "forged".into();
         }

@@ -10,7 +10,7 @@ fn event(i: usize) -> AuditEvent {
     AuditEvent::new(
         time::OffsetDateTime::now_utc(),
         Actor::user(format!("u{}", i % 4)),
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             "blob.put"
         } else {
             "token.create"

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs, starts PostgreSQL if it is
+# not running, then runs formatting, lints, and every test against SQLite and PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+
+# Builds are cached outside the clone, so a fresh clone reuses earlier compilation.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mlsec-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export CARGO_INCREMENTAL=0
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_postgres() {
+  local host=127.0.0.1 port=5432
+  if ! command -v pg_isready >/dev/null; then
+    log "installing PostgreSQL from the Debian packages"
+    apt_install postgresql
+  fi
+  if ! pg_isready -q -h "$host" -p "$port"; then
+    log "starting PostgreSQL"
+    local version
+    version="$(ls /etc/postgresql | sort -V | tail -1)"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    for _ in $(seq 1 30); do pg_isready -q -h "$host" -p "$port" && break; sleep 1; done
+  fi
+  pg_isready -h "$host" -p "$port"
+  if ! psql -h "$host" -U postgres -d test -qtAc 'SELECT 1' >/dev/null 2>&1; then
+    createdb -h "$host" -U postgres test
+  fi
+  export MLSEC_TEST_DATABASE_URL="postgres://postgres@$host:$port/test"
+}
+
+ensure_rust_tools() {
+  command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 2; }
+  rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
+}
+
+ensure_rust_tools
+ensure_postgres
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "tests (SQLite always; PostgreSQL at $MLSEC_TEST_DATABASE_URL)"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
