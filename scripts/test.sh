@@ -43,18 +43,35 @@ ensure_rust_tools() {
   rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
 }
 
+# Real clients and servers for interop tests live in a venv outside the clone.
+ensure_venv() {
+  local venv="${MLSEC_TEST_VENV:-$HOME/.cache/mlsec-venv}"
+  local want="moto[server]==5.2.1"
+  if [ ! -x "$venv/bin/python" ]; then
+    log "creating the interop venv at $venv"
+    python3 -m venv "$venv"
+  fi
+  if [ "$(cat "$venv/.mlsec-requirements" 2>/dev/null)" != "$want" ]; then
+    log "installing $want"
+    "$venv/bin/pip" install -q --disable-pip-version-check "$want"
+    echo "$want" > "$venv/.mlsec-requirements"
+  fi
+  export MLSEC_TEST_MOTO_SERVER="$venv/bin/moto_server"
+}
+
 ensure_rust_tools
 ensure_postgres
+ensure_venv
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
 log "cargo clippy --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
-log "tests (SQLite always; PostgreSQL at $MLSEC_TEST_DATABASE_URL)"
+log "tests (SQLite always; PostgreSQL at $MLSEC_TEST_DATABASE_URL; S3 via $MLSEC_TEST_MOTO_SERVER)"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  cargo nextest run --workspace --all-features --locked --no-fail-fast
 else
-  cargo test --workspace --locked --no-fail-fast
+  cargo test --workspace --all-features --locked --no-fail-fast
 fi

@@ -1,9 +1,12 @@
 use std::path::Path;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use mlsec_audit::Decision;
-use mlsec_store::{BlobInfo, BlobRow, VerifyOutcome};
+use mlsec_store::{BlobInfo, BlobRow, ByteStream, StoreError, VerifyOutcome};
 use mlsec_types::Digest;
 use serde::Serialize;
 
@@ -19,9 +22,6 @@ pub struct BlobSummary {
     pub created: bool,
 }
 
-/// Pieces in flight between the request body and the blocking writer.
-const UPLOAD_QUEUE: usize = 8;
-
 impl Mlsec {
     /// Stores an upload arriving as a stream of chunks, then records it with its audit event.
     pub async fn put_blob_stream<S, E>(
@@ -30,59 +30,33 @@ impl Mlsec {
         body: S,
     ) -> Result<BlobSummary, CoreError>
     where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: std::fmt::Display,
     {
         let limit = self.inner.config.max_upload_bytes;
-        let mut writer = self.inner.blobs.writer()?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Bytes>>(UPLOAD_QUEUE);
-        // File writes and hashing block; they run on a blocking thread fed through a channel.
-        // Only an explicit end (`None`) completes the blob: a closed channel means the upload was
-        // abandoned, and dropping the writer removes its temporary file.
-        let worker = tokio::task::spawn_blocking(move || -> Result<Option<BlobInfo>, CoreError> {
-            while let Some(message) = rx.blocking_recv() {
-                match message {
-                    Some(chunk) => writer.write(&chunk)?,
-                    None => return Ok(Some(writer.finish()?)),
-                }
-            }
-            Ok(None)
-        });
-        let mut body = body;
+        let exceeded = Arc::new(AtomicBool::new(false));
+        let flag = exceeded.clone();
         let mut received = 0u64;
-        let mut failure = None;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(chunk) => {
-                    received += chunk.len() as u64;
-                    if received > limit {
-                        failure = Some(CoreError::TooLarge { limit });
-                        break;
-                    }
-                    if tx.send(Some(chunk)).await.is_err() {
-                        break; // the writer stopped; its error is reported below
-                    }
-                }
-                Err(e) => {
-                    failure = Some(CoreError::InvalidRequest(format!(
-                        "upload interrupted: {e}"
-                    )));
-                    break;
-                }
+        // The limit is enforced as the bytes arrive: the store sees an error and abandons the
+        // write, so an oversized upload leaves nothing behind.
+        let limited = body.map(move |chunk| {
+            let chunk =
+                chunk.map_err(|e| std::io::Error::other(format!("upload interrupted: {e}")))?;
+            received += chunk.len() as u64;
+            if received > limit {
+                flag.store(true, Ordering::Relaxed);
+                return Err(std::io::Error::other("upload exceeds the size limit"));
             }
+            Ok(chunk)
+        });
+        let result = self.inner.blobs.put_stream(Box::pin(limited)).await;
+        if exceeded.load(Ordering::Relaxed) {
+            return Err(CoreError::TooLarge { limit });
         }
-        if let Some(e) = failure {
-            drop(tx);
-            let _ = worker.await;
-            return Err(e);
-        }
-        // If the writer already failed, this send fails too and its error surfaces below.
-        let _ = tx.send(None).await;
-        drop(tx);
-        let info = worker
-            .await
-            .map_err(|e| CoreError::InvalidRequest(format!("upload worker failed: {e}")))??
-            .ok_or_else(|| CoreError::InvalidRequest("upload abandoned".into()))?;
+        let info = result.map_err(|e| match e {
+            StoreError::UploadAborted(message) => CoreError::InvalidRequest(message),
+            other => other.into(),
+        })?;
         self.record_blob(ctx, info).await
     }
 
@@ -92,11 +66,7 @@ impl Mlsec {
         ctx: &RequestCtx,
         path: &Path,
     ) -> Result<BlobSummary, CoreError> {
-        let blobs = self.inner.blobs.clone();
-        let path = path.to_owned();
-        let info = tokio::task::spawn_blocking(move || blobs.put_file(&path))
-            .await
-            .map_err(|e| CoreError::InvalidRequest(format!("ingest worker failed: {e}")))??;
+        let info = self.inner.blobs.put_file(path).await?;
         self.record_blob(ctx, info).await
     }
 
@@ -130,8 +100,8 @@ impl Mlsec {
         })
     }
 
-    /// Opens a recorded blob for reading.
-    pub async fn open_blob(&self, digest: &Digest) -> Result<(std::fs::File, u64), CoreError> {
+    /// A recorded blob's bytes and size.
+    pub async fn open_blob(&self, digest: &Digest) -> Result<(ByteStream, u64), CoreError> {
         let row = self
             .inner
             .store
@@ -141,17 +111,13 @@ impl Mlsec {
                 what: "blob",
                 id: digest.to_string(),
             })?;
-        let file = self.inner.blobs.open_blob(digest)?;
-        Ok((file, row.size))
+        let stream = self.inner.blobs.get(digest).await?;
+        Ok((stream, row.size))
     }
 
     /// Re-hashes a stored blob against its digest.
     pub async fn verify_blob(&self, digest: &Digest) -> Result<u64, CoreError> {
-        let blobs = self.inner.blobs.clone();
-        let d = *digest;
-        let outcome = tokio::task::spawn_blocking(move || blobs.verify(&d))
-            .await
-            .map_err(|e| CoreError::InvalidRequest(format!("verify worker failed: {e}")))??;
+        let outcome = self.inner.blobs.verify(digest).await?;
         match outcome {
             VerifyOutcome::Intact { size } => Ok(size),
             VerifyOutcome::Missing => Err(CoreError::NotFound {

@@ -11,7 +11,7 @@ mod tokens;
 pub use blobs::BlobSummary;
 pub use error::CoreError;
 pub use keys::{PUBLIC_FILE, SECRET_FILE, ServerKey, load_or_create_server_key, read_public_key};
-pub use service::{CoreConfig, InitOutcome, Mlsec, Principal, RequestCtx};
+pub use service::{BlobBackend, CoreConfig, InitOutcome, Mlsec, Principal, RequestCtx};
 pub use tokens::{ApiToken, TOKEN_PREFIX};
 
 pub use mlsec_audit as audit;

@@ -3,7 +3,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mlsec_audit::{AuditEvent, Decision, TrustedKeys};
-use mlsec_store::{LocalBlobStore, PrincipalRow, Store, StoreOptions, TokenRow};
+use mlsec_store::{
+    BlobStore, LocalBlobStore, PrincipalRow, S3Config, Store, StoreOptions, TokenRow,
+};
 use mlsec_types::{Actor, ActorKind};
 use time::OffsetDateTime;
 
@@ -20,6 +22,17 @@ pub struct CoreConfig {
     pub database_url: Option<String>,
     pub checkpoint_every: u64,
     pub max_upload_bytes: u64,
+    pub blob_backend: BlobBackend,
+}
+
+/// Where blobs live.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum BlobBackend {
+    /// `DATA_DIR/blobs` on the local file system.
+    #[default]
+    Local,
+    /// An S3-compatible bucket (needs the `s3` cargo feature).
+    S3(S3Config),
 }
 
 impl CoreConfig {
@@ -29,6 +42,7 @@ impl CoreConfig {
             database_url: None,
             checkpoint_every: 1000,
             max_upload_bytes: 64 << 30,
+            blob_backend: BlobBackend::Local,
         }
     }
 }
@@ -116,7 +130,9 @@ pub struct Mlsec {
 
 pub(crate) struct Inner {
     pub(crate) store: Store,
-    pub(crate) blobs: LocalBlobStore,
+    pub(crate) blobs: Arc<dyn BlobStore>,
+    /// The local store when blobs are local (for direct file access by the CLI and tests).
+    pub(crate) local_blobs: Option<LocalBlobStore>,
     pub(crate) trusted: TrustedKeys,
     pub(crate) config: CoreConfig,
     pub(crate) key_created: bool,
@@ -145,6 +161,23 @@ fn prepare_data_dir(dir: &Path) -> Result<(), CoreError> {
     Ok(())
 }
 
+type Blobs = (Arc<dyn BlobStore>, Option<LocalBlobStore>);
+
+fn open_blobs(config: &CoreConfig) -> Result<Blobs, CoreError> {
+    match &config.blob_backend {
+        BlobBackend::Local => {
+            let local = LocalBlobStore::open(config.data_dir.join("blobs"))?;
+            Ok((Arc::new(local.clone()), Some(local)))
+        }
+        #[cfg(feature = "s3")]
+        BlobBackend::S3(s3) => Ok((Arc::new(mlsec_store::S3BlobStore::new(s3)?), None)),
+        #[cfg(not(feature = "s3"))]
+        BlobBackend::S3(_) => Err(CoreError::InvalidRequest(
+            "blobs.backend = \"s3\" needs an mlsec built with the `s3` feature".into(),
+        )),
+    }
+}
+
 impl Mlsec {
     /// Opens (and on first use creates) everything under the configured data directory.
     pub async fn open(config: CoreConfig) -> Result<Mlsec, CoreError> {
@@ -162,11 +195,17 @@ impl Mlsec {
         }
         .with_signer(Arc::new(signer), config.checkpoint_every);
         let store = Store::open(options).await?;
-        let blobs = LocalBlobStore::open(config.data_dir.join("blobs"))?;
+        let (blobs, local_blobs) = open_blobs(&config)?;
+        tracing::info!(
+            blobs = blobs.describe(),
+            database = store.target(),
+            "mlsec opened"
+        );
         Ok(Mlsec {
             inner: Arc::new(Inner {
                 store,
                 blobs,
+                local_blobs,
                 trusted,
                 config,
                 key_created: created,
@@ -179,8 +218,13 @@ impl Mlsec {
         &self.inner.store
     }
 
-    pub fn blobs(&self) -> &LocalBlobStore {
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
         &self.inner.blobs
+    }
+
+    /// The local blob store, when blobs are kept on the local file system.
+    pub fn local_blobs(&self) -> Option<&LocalBlobStore> {
+        self.inner.local_blobs.as_ref()
     }
 
     pub fn config(&self) -> &CoreConfig {

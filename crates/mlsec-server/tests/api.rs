@@ -288,7 +288,7 @@ async fn oversized_upload_is_refused_and_leaves_nothing() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(s.core.store().blob_count().await.unwrap(), 0);
-    let tmp = s.core.blobs().root().join("tmp");
+    let tmp = s.core.local_blobs().unwrap().root().join("tmp");
     assert_eq!(
         std::fs::read_dir(tmp).unwrap().count(),
         0,
@@ -298,6 +298,8 @@ async fn oversized_upload_is_refused_and_leaves_nothing() {
         !s.core
             .blobs()
             .contains(&mlsec_types::Digest::of(&[7u8; 5000]))
+            .await
+            .unwrap()
     );
 }
 
@@ -317,7 +319,11 @@ async fn corrupted_blob_on_disk_fails_verification() {
         .await
         .unwrap();
     let digest = mlsec_types::Digest::parse(body["digest"].as_str().unwrap()).unwrap();
-    std::fs::write(s.core.blobs().path(&digest), "swapped weights").unwrap();
+    std::fs::write(
+        s.core.local_blobs().unwrap().path(&digest),
+        "swapped weights",
+    )
+    .unwrap();
     let resp = c
         .get(s.url(&format!("/api/v1/blobs/{digest}/verify")))
         .header("authorization", &auth)

@@ -8,11 +8,59 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::mpsc;
 
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::{Stream, StreamExt};
 use mlsec_types::{Digest, Sha256Writer};
 
 use crate::error::StoreError;
+
+/// A stream of blob bytes, as uploads arrive and downloads leave.
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// A content-addressed blob store. Implementations: [`LocalBlobStore`] (default) and, with the
+/// `s3` feature, `S3BlobStore`. Both pass the same contract tests (`tests/blob_contract.rs`).
+pub trait BlobStore: Send + Sync + std::fmt::Debug {
+    /// Stores everything `data` yields under its SHA-256. An error from the stream abandons the
+    /// write: nothing becomes visible under any digest.
+    fn put_stream(&self, data: ByteStream) -> BoxFuture<'_, Result<BlobInfo, StoreError>>;
+
+    /// Stores a local file.
+    fn put_file<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<BlobInfo, StoreError>> {
+        Box::pin(async move {
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| StoreError::io("open", path, e))?;
+            let stream = tokio_util::io::ReaderStream::with_capacity(file, CHUNK);
+            self.put_stream(Box::pin(stream)).await
+        })
+    }
+
+    /// The blob's bytes; `NotFound` if there is none.
+    fn get<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<ByteStream, StoreError>>;
+
+    fn contains<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Re-hashes the stored bytes against the digest they are stored under.
+    fn verify<'a>(&'a self, digest: &'a Digest)
+    -> BoxFuture<'a, Result<VerifyOutcome, StoreError>>;
+
+    /// Where blobs live, for logs (no credentials).
+    fn describe(&self) -> String;
+}
+
+/// Hashes a stream to its digest and length.
+pub(crate) async fn hash_stream(mut stream: ByteStream) -> io::Result<(Digest, u64)> {
+    let mut hasher = Sha256Writer::new();
+    while let Some(chunk) = stream.next().await {
+        hasher.update(&chunk?);
+    }
+    let size = hasher.len();
+    Ok((hasher.finish(), size))
+}
 
 /// Chunk size of streaming reads and writes.
 const CHUNK: usize = 1 << 20;
@@ -200,6 +248,101 @@ impl LocalBlobStore {
         Ok(removed)
     }
 }
+
+impl BlobStore for LocalBlobStore {
+    fn put_stream(&self, data: ByteStream) -> BoxFuture<'_, Result<BlobInfo, StoreError>> {
+        Box::pin(async move {
+            let mut writer = self.writer()?;
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Bytes>>(UPLOAD_QUEUE);
+            // File writes and hashing block, so they run on a blocking thread fed by a channel.
+            // Only an explicit end (`None`) completes the blob; a closed channel means the
+            // upload was abandoned, and dropping the writer removes its temporary file.
+            let worker =
+                tokio::task::spawn_blocking(move || -> Result<Option<BlobInfo>, StoreError> {
+                    while let Some(message) = rx.blocking_recv() {
+                        match message {
+                            Some(chunk) => writer.write(&chunk)?,
+                            None => return Ok(Some(writer.finish()?)),
+                        }
+                    }
+                    Ok(None)
+                });
+            let mut data = data;
+            let mut failure = None;
+            while let Some(chunk) = data.next().await {
+                match chunk {
+                    Ok(chunk) => {
+                        if tx.send(Some(chunk)).await.is_err() {
+                            break; // the writer stopped; its error is reported below
+                        }
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            if failure.is_none() {
+                // If the writer already failed this send fails too; its error surfaces below.
+                let _ = tx.send(None).await;
+            }
+            drop(tx);
+            let outcome = worker
+                .await
+                .map_err(|e| StoreError::Inconsistent(format!("blob writer task failed: {e}")))??;
+            match (failure, outcome) {
+                (Some(e), _) => Err(StoreError::UploadAborted(e.to_string())),
+                (None, Some(info)) => Ok(info),
+                (None, None) => Err(StoreError::UploadAborted("writer stopped early".into())),
+            }
+        })
+    }
+
+    fn put_file<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<BlobInfo, StoreError>> {
+        Box::pin(async move {
+            let store = self.clone();
+            let path = path.to_owned();
+            tokio::task::spawn_blocking(move || store.put_file(&path))
+                .await
+                .map_err(|e| StoreError::Inconsistent(format!("ingest task failed: {e}")))?
+        })
+    }
+
+    fn get<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<ByteStream, StoreError>> {
+        Box::pin(async move {
+            let file = self.open_blob(digest)?;
+            let stream = tokio_util::io::ReaderStream::with_capacity(
+                tokio::fs::File::from_std(file),
+                1 << 16,
+            );
+            Ok(Box::pin(stream) as ByteStream)
+        })
+    }
+
+    fn contains<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move { Ok(LocalBlobStore::contains(self, digest)) })
+    }
+
+    fn verify<'a>(
+        &'a self,
+        digest: &'a Digest,
+    ) -> BoxFuture<'a, Result<VerifyOutcome, StoreError>> {
+        Box::pin(async move {
+            let store = self.clone();
+            let digest = *digest;
+            tokio::task::spawn_blocking(move || LocalBlobStore::verify(&store, &digest))
+                .await
+                .map_err(|e| StoreError::Inconsistent(format!("verify task failed: {e}")))?
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+}
+
+/// Pieces in flight between an upload stream and the blocking writer.
+const UPLOAD_QUEUE: usize = 8;
 
 /// Hashes everything a reader yields.
 pub fn hash_reader(reader: &mut impl Read) -> io::Result<(Digest, u64)> {

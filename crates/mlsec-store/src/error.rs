@@ -25,6 +25,10 @@ pub enum StoreError {
     NotFound { what: &'static str, id: String },
     #[error("{what} `{id}` already exists")]
     AlreadyExists { what: &'static str, id: String },
+    #[error("upload abandoned: {0}")]
+    UploadAborted(String),
+    #[error("blob backend: {0}")]
+    Backend(String),
     #[error("a write transaction must record at least one audit event")]
     NoAuditEvent,
     #[error("audit: {0}")]

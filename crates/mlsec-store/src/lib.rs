@@ -6,13 +6,20 @@
 
 mod audit;
 pub mod blob;
+mod blob_s3_config;
 mod db;
 mod error;
 mod migrate;
 mod principals;
 
 pub use audit::{AuditQuery, WriteTx};
-pub use blob::{BlobInfo, BlobWriter, LocalBlobStore, VerifyOutcome};
+#[cfg(feature = "s3")]
+mod blob_s3;
+
+pub use blob::{BlobInfo, BlobStore, BlobWriter, ByteStream, LocalBlobStore, VerifyOutcome};
+#[cfg(feature = "s3")]
+pub use blob_s3::S3BlobStore;
+pub use blob_s3_config::S3Config;
 pub use db::{Backend, Store, StoreOptions};
 pub use error::StoreError;
 pub use principals::{BlobRow, PrincipalRow, TokenRow};

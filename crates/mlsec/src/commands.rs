@@ -284,11 +284,15 @@ pub async fn blob_put(config: &Config, files: Vec<PathBuf>) -> CmdResult {
 pub async fn blob_get(config: &Config, digest: &str, output: PathBuf) -> CmdResult {
     let digest = parse_digest(digest)?;
     let core = open_existing(config).await?;
-    let (mut file, _) = core.open_blob(&digest).await?;
+    let (mut stream, _) = core.open_blob(&digest).await?;
+    let copy_err =
+        |e: std::io::Error| CliError::Runtime(format!("copying to `{}`: {e}", output.display()));
     let mut out = std::fs::File::create(&output)
         .map_err(|e| CliError::Runtime(format!("cannot create `{}`: {e}", output.display())))?;
-    std::io::copy(&mut file, &mut out)
-        .map_err(|e| CliError::Runtime(format!("copying to `{}`: {e}", output.display())))?;
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        out.write_all(&chunk.map_err(copy_err)?).map_err(copy_err)?;
+    }
+    out.sync_all().map_err(copy_err)?;
     core.store().close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -46,6 +46,10 @@ pub struct AuditSection {
 pub struct BlobsSection {
     /// Largest accepted upload in bytes (default 64 GiB).
     pub max_upload_bytes: Option<u64>,
+    /// `local` (default: `DATA_DIR/blobs`) or `s3` (needs `[blobs.s3]`).
+    pub backend: Option<String>,
+    /// The S3-compatible bucket, when `backend = "s3"`.
+    pub s3: Option<mlsec_core::store::S3Config>,
 }
 
 /// Values given on the command line.
@@ -75,6 +79,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub checkpoint_every: u64,
     pub max_upload_bytes: u64,
+    pub blob_backend: mlsec_core::BlobBackend,
     /// The file that was read, if any.
     pub source_file: Option<PathBuf>,
 }
@@ -203,7 +208,23 @@ impl Config {
             Some(v) => parse_u64("MLSEC_BLOBS_MAX_UPLOAD_BYTES", v)?,
             None => file.blobs.max_upload_bytes.unwrap_or(64 << 30),
         };
+        let blob_backend = match (file.blobs.backend.as_deref(), file.blobs.s3) {
+            (None | Some("local"), None) => mlsec_core::BlobBackend::Local,
+            (None | Some("local"), Some(_)) => {
+                return Err(err("`[blobs.s3]` is set but `blobs.backend` is not `s3`"));
+            }
+            (Some("s3"), Some(s3)) => mlsec_core::BlobBackend::S3(s3),
+            (Some("s3"), None) => {
+                return Err(err("`blobs.backend = \"s3\"` needs a `[blobs.s3]` section"));
+            }
+            (Some(other), _) => {
+                return Err(err(format!(
+                    "`blobs.backend` must be `local` or `s3`, got `{other}`"
+                )));
+            }
+        };
         Ok(Config {
+            blob_backend,
             data_dir,
             database_url,
             listen,
@@ -221,6 +242,7 @@ impl Config {
             database_url: self.database_url.clone(),
             checkpoint_every: self.checkpoint_every,
             max_upload_bytes: self.max_upload_bytes,
+            blob_backend: self.blob_backend.clone(),
         }
     }
 }

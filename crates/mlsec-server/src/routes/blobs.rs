@@ -74,9 +74,7 @@ pub async fn get(
     Path(digest): Path<String>,
 ) -> Result<Response, ApiError> {
     let digest = parse_digest(&digest)?;
-    let (file, size) = state.core.open_blob(&digest).await?;
-    let stream =
-        tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 1 << 16);
+    let (stream, size) = state.core.open_blob(&digest).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
