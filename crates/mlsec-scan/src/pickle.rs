@@ -58,15 +58,28 @@ enum V {
     Text(Rc<str>),
     /// A string too long to keep, or bytes.
     Opaque,
-    Tuple(Rc<[V]>),
+    /// Items (a bounded sample) and nesting depth.
+    Tuple(Rc<[V]>, u8),
     List,
     Dict,
     Set,
     Global(Rc<GlobalRef>),
-    /// The result of calling something.
-    Called(Rc<V>),
+    /// The result of calling something, and nesting depth.
+    Called(Rc<V>, u8),
     PersistentId,
     Buffer,
+}
+
+/// Nesting kept for symbolic values; deeper values collapse to opaque ones.
+const MAX_DEPTH: u8 = 32;
+
+impl V {
+    fn depth(&self) -> u8 {
+        match self {
+            V::Tuple(_, d) | V::Called(_, d) => *d,
+            _ => 0,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -317,7 +330,12 @@ impl Machine<'_> {
 
     fn tuple(&self, items: Vec<V>) -> V {
         let keep = items.len().min(self.limits.max_tuple_items);
-        V::Tuple(items.into_iter().take(keep).collect())
+        let depth = items.iter().take(keep).map(V::depth).max().unwrap_or(0) + 1;
+        if depth > MAX_DEPTH {
+            // Deeper structure adds nothing to the analysis and would make dropping it recurse.
+            return V::Opaque;
+        }
+        V::Tuple(items.into_iter().take(keep).collect(), depth)
     }
 
     fn memo_put(&mut self, key: u64) -> Result<(), Stop> {
@@ -392,7 +410,7 @@ impl Machine<'_> {
                     );
                 }
             }
-            V::Called(inner) => {
+            V::Called(inner, _) => {
                 // Calling what a call returned: `getattr(obj, "system")(...)` and friends.
                 if self.report.findings.len() < self.limits.max_findings {
                     self.push_finding(
@@ -411,7 +429,11 @@ impl Machine<'_> {
             }
             _ => {}
         }
-        V::Called(Rc::new(callable))
+        let depth = callable.depth() + 1;
+        if depth > MAX_DEPTH {
+            return V::Called(Rc::new(V::Opaque), 1);
+        }
+        V::Called(Rc::new(callable), depth)
     }
 
     fn run(&mut self) -> Stop {
@@ -560,7 +582,7 @@ impl Machine<'_> {
                 self.top()?;
             }
             // --- containers ---
-            b')' => self.push(V::Tuple(Rc::from(Vec::new())))?,
+            b')' => self.push(V::Tuple(Rc::from(Vec::new()), 1))?,
             b't' => {
                 let items = self.pop_mark()?;
                 let t = self.tuple(items);
@@ -757,7 +779,7 @@ impl Machine<'_> {
                             at as u64,
                         );
                     }
-                    V::Called(inner) => {
+                    V::Called(inner, _) => {
                         if let V::Global(g) = inner.as_ref()
                             && g.dangerous
                         {
@@ -801,8 +823,8 @@ fn describe(v: &V) -> String {
     match v {
         V::Text(t) => format!("'{}'", t.chars().take(60).collect::<String>()),
         V::Global(g) => format!("{}.{}", g.module, g.name),
-        V::Called(inner) => format!("result of calling {}", describe(inner)),
-        V::Tuple(items) => format!(
+        V::Called(inner, _) => format!("result of calling {}", describe(inner)),
+        V::Tuple(items, _) => format!(
             "({})",
             items.iter().map(describe).collect::<Vec<_>>().join(", ")
         ),
@@ -822,7 +844,7 @@ fn describe(v: &V) -> String {
 
 fn describe_args(args: Option<&V>) -> String {
     match args {
-        Some(V::Tuple(items)) if !items.is_empty() => {
+        Some(V::Tuple(items, _)) if !items.is_empty() => {
             let text: Vec<String> = items.iter().map(describe).collect();
             let mut s = text.join(", ");
             if s.len() > 160 {
@@ -832,5 +854,146 @@ fn describe_args(args: Option<&V>) -> String {
             format!(" with ({s})")
         }
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(data: &[u8]) -> PickleReport {
+        scan_pickle(data, &Policy::default_policy(), &Limits::default())
+    }
+
+    fn rules(r: &PickleReport) -> Vec<&'static str> {
+        r.findings.iter().map(|f| f.rule).collect()
+    }
+
+    #[test]
+    fn every_opcode_family_runs_without_findings_on_plain_data() {
+        // proto 4 frame, ints of every width, floats, strings, bytes, containers, memo, sets.
+        let mut p = vec![0x80, 4, 0x95];
+        p.extend_from_slice(&[0; 8]);
+        p.extend_from_slice(
+            b"(K\x01M\x02\x00J\x03\x00\x00\x00\x8a\x01\x05\x8b\x01\x00\x00\x00\x06",
+        );
+        p.extend_from_slice(b"G\x00\x00\x00\x00\x00\x00\xf0?");
+        p.extend_from_slice(b"\x8c\x01aC\x01b\x8e\x01\x00\x00\x00\x00\x00\x00\x00c");
+        p.extend_from_slice(b"\x88\x89N\x8f(K\x01\x90\x94(K\x02\x91t");
+        p.extend_from_slice(
+            b"]K\x01a](K\x02K\x03e}K\x01K\x02s}(K\x01K\x02u\x86\x87\x94h\x00j\x00\x00\x00\x00\x85.",
+        );
+        let r = scan(&p);
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+        assert_eq!(r.pickles, 1);
+        assert!(r.incomplete.is_none());
+        // protocol 0 text forms
+        let p0 = b"((I1\nI01\nL5L\nF1.5\nS'x'\nVy\np0\ng0\nlp1\n(dp2\nt.";
+        let r = scan(p0);
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+    }
+
+    #[test]
+    fn persistent_ids_and_buffers_are_not_findings() {
+        let r = scan(b"\x80\x05(X\x07\x00\x00\x00storageQ\x97\x98t.");
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+        let r = scan(b"Pstorage0\n.");
+        assert!(r.findings.is_empty());
+    }
+
+    #[test]
+    fn unknown_global_is_a_warning_and_ext_is_flagged() {
+        let r = scan(b"\x80\x02cmypkg.model\nNet\n)\x81.");
+        assert_eq!(rules(&r), vec!["PKL002"]);
+        let r = scan(b"\x80\x02\x82\x01)R.");
+        assert_eq!(rules(&r), vec!["PKL006"]);
+    }
+
+    #[test]
+    fn stack_global_on_non_strings_is_high() {
+        let r = scan(b"\x80\x04K\x01K\x02\x93.");
+        assert_eq!(rules(&r), vec!["PKL005"]);
+    }
+
+    #[test]
+    fn findings_before_a_malformation_are_kept() {
+        let r = scan(b"cos\nsystem\n\xff");
+        assert_eq!(rules(&r), vec!["PKL001", "PKL008"]);
+        assert!(r.incomplete.is_some());
+    }
+
+    #[test]
+    fn trailing_non_pickle_data_is_noted() {
+        let r = scan(b"\x80\x02K\x01.\x00\x00\x00garbage");
+        assert_eq!(rules(&r), vec!["PKL007"]);
+    }
+
+    #[test]
+    fn malformed_inputs_are_errors_not_panics() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"\x80",
+            b"\x80\x09",
+            b"0",
+            b"1",
+            b"t",
+            b"R",
+            b"h\x05",
+            b"g",
+            b"X\xff\xff\xff\xff",
+            b"\x8d\xff\xff\xff\xff\xff\xff\xff\xff",
+            b"\x8e\x00\x00\x00\x00\x00\x00\x00\x80",
+            b"\x95\xff\xff\xff\xff\xff\xff\xff\xff",
+            b"S'unterminated",
+            b"Sx\n",
+            b"o",
+            b"(o",
+            b"pnan\n",
+            b"\x93",
+            b"b",
+        ];
+        for c in cases {
+            let r = scan(c);
+            assert!(r.incomplete.is_some(), "{c:?} accepted");
+            assert_eq!(r.findings.last().map(|f| f.rule), Some("PKL008"), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn bombs_stop_at_the_limits_with_a_finding() {
+        // DUP bomb: the stack limit stops it.
+        let mut dup = b"\x80\x02N".to_vec();
+        dup.extend(std::iter::repeat_n(b'2', 1_000_000));
+        let r = scan(&dup);
+        assert_eq!(rules(&r), vec!["PKL009"]);
+
+        // Memo bomb: each tuple holds the previous one twice; shared, so linear cost here.
+        let mut memo = b"\x80\x02]q\x00".to_vec();
+        for _ in 0..200_000 {
+            memo.extend_from_slice(b"h\x00h\x00\x86q\x000");
+        }
+        memo.push(b'.');
+        let r = scan(&memo);
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+
+        // Mark nesting is bounded by the stack limit too.
+        let marks = vec![b'('; 1_000_000];
+        assert_eq!(rules(&scan(&marks)), vec!["PKL009"]);
+
+        // An op budget stops endless streams of cheap opcodes.
+        let limits = Limits {
+            max_ops: 1000,
+            ..Limits::default()
+        };
+        let mut many = b"\x80\x02".to_vec();
+        many.extend(std::iter::repeat_n(b"N0".as_slice(), 10_000).flatten());
+        let r = scan_pickle(&many, &Policy::default_policy(), &limits);
+        assert_eq!(rules(&r), vec!["PKL009"]);
+
+        // Stacked pickles are bounded in number.
+        let stacked = b"K\x01.".repeat(1000);
+        let r = scan(&stacked);
+        assert_eq!(r.pickles, 64);
+        assert_eq!(rules(&r), vec!["PKL009"]);
     }
 }

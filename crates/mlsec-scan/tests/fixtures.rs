@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mlsec_scan::{Limits, Policy, Severity, scan_pickle};
+use mlsec_scan::{Coverage, ScanOptions, Severity, scan_bytes};
 
 fn fixtures(kind: &str) -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -25,11 +25,17 @@ fn fixtures(kind: &str) -> Vec<(String, Vec<u8>)> {
 }
 
 fn findings(data: &[u8]) -> Vec<(String, Severity, String)> {
-    let report = scan_pickle(data, &Policy::default_policy(), &Limits::default());
+    let report = scan_bytes(data, &ScanOptions::default());
     report
         .findings
         .into_iter()
-        .map(|f| (f.rule.to_owned(), f.severity, f.message))
+        .map(|f| {
+            (
+                f.rule.to_owned(),
+                f.severity,
+                format!("{} [{}]", f.message, f.member),
+            )
+        })
         .collect()
 }
 
@@ -43,6 +49,13 @@ fn benign_fixtures_are_clean() {
             .filter(|f| f.1 > Severity::Info)
             .collect();
         assert!(above_info.is_empty(), "{name}: {above_info:#?}");
+        let report = scan_bytes(&data, &ScanOptions::default());
+        assert_eq!(
+            report.coverage,
+            Coverage::Scanned,
+            "{name} ({})",
+            report.format
+        );
     }
 }
 

@@ -1,0 +1,107 @@
+//! Hostile containers finish within their limits with a finding, never a panic or an OOM.
+
+use mlsec_scan::{Coverage, ScanOptions, Severity, scan_bytes};
+
+fn stored_zip(name: &str, data: &[u8], method: u16, uncompressed: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let name = name.as_bytes();
+    out.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00");
+    out.extend_from_slice(&method.to_le_bytes());
+    out.extend_from_slice(&[0; 8]); // time, date, crc
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&uncompressed.to_le_bytes());
+    out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(name);
+    out.extend_from_slice(data);
+    let cd = out.len();
+    out.extend_from_slice(b"PK\x01\x02\x14\x00\x14\x00\x00\x00");
+    out.extend_from_slice(&method.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&uncompressed.to_le_bytes());
+    out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    out.extend_from_slice(&[0; 12]);
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(name);
+    let cd_len = out.len() - cd;
+    out.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00\x01\x00\x01\x00");
+    out.extend_from_slice(&(cd_len as u32).to_le_bytes());
+    out.extend_from_slice(&(cd as u32).to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+#[test]
+fn zip_bomb_stops_at_the_member_limit() {
+    // 64 MiB of zeros deflates to about 64 KiB.
+    let zeros = vec![0u8; 64 << 20];
+    let deflated = miniz_oxide::deflate::compress_to_vec(&zeros, 6);
+    let zip = stored_zip("archive/data.pkl", &deflated, 8, zeros.len() as u32);
+    let options = ScanOptions {
+        max_member_bytes: 1 << 20,
+        ..ScanOptions::default()
+    };
+    let report = scan_bytes(&zip, &options);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.rule == "ARC001" && f.message.contains("more than")),
+        "{:?}",
+        report.findings
+    );
+    assert!(matches!(report.coverage, Coverage::Partial(_)));
+}
+
+#[test]
+fn deep_nesting_stops_with_a_finding() {
+    let mut data = b"\x80\x02K\x01.".to_vec();
+    for _ in 0..10 {
+        data = stored_zip("inner.zip", &data, 0, data.len() as u32);
+    }
+    let report = scan_bytes(&data, &ScanOptions::default());
+    assert!(
+        report.findings.iter().any(|f| f.rule == "ARC002"),
+        "{:?}",
+        report.findings
+    );
+}
+
+#[test]
+fn truncated_and_lying_archives_do_not_panic() {
+    let good = stored_zip("archive/data.pkl", b"cos\nsystem\n(S'id'\ntR.", 0, 22);
+    for cut in 0..good.len() {
+        let report = scan_bytes(&good[..cut], &ScanOptions::default());
+        let _ = report.max_severity();
+    }
+    // Declared sizes far larger than the file.
+    let mut lying = good.clone();
+    let cd = lying.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    lying[cd + 20..cd + 24].copy_from_slice(&u32::MAX.to_le_bytes());
+    let report = scan_bytes(&lying, &ScanOptions::default());
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.severity >= Severity::Warning)
+    );
+    // Every byte flipped in turn.
+    for i in 0..good.len() {
+        let mut bad = good.clone();
+        bad[i] ^= 0xff;
+        let _ = scan_bytes(&bad, &ScanOptions::default());
+    }
+}
+
+#[test]
+fn unknown_formats_are_not_scanned_never_clean() {
+    let report = scan_bytes(&[0u8, 1, 2, 3, 250, 251], &ScanOptions::default());
+    assert!(
+        matches!(report.coverage, Coverage::NotScanned(_)),
+        "{:?}",
+        report.coverage
+    );
+    let report = scan_bytes(b"BZh91AY&SY", &ScanOptions::default());
+    assert!(matches!(report.coverage, Coverage::NotScanned(_)));
+}
