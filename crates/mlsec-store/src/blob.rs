@@ -53,6 +53,7 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
 }
 
 /// Hashes a stream to its digest and length.
+#[cfg(feature = "s3")]
 pub(crate) async fn hash_stream(mut stream: ByteStream) -> io::Result<(Digest, u64)> {
     let mut hasher = Sha256Writer::new();
     while let Some(chunk) = stream.next().await {

@@ -5,6 +5,7 @@
 
 mod commands;
 mod config;
+mod scan_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,35 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Scan model files and directories for code-execution payloads, without loading them.
+    ///
+    /// Exit codes: 0 clean; 1 findings at or above the threshold; 3 some file only partly
+    /// scanned; 4 some file not scanned (unsupported format) or nothing to scan.
+    Scan {
+        /// Files or directories (scanned recursively; symbolic links are not followed).
+        paths: Vec<PathBuf>,
+        /// Output: `text`, `json` or `sarif`.
+        #[arg(long, default_value = "text")]
+        format: String,
+        /// Fail on warnings too (globals not on the allow-list).
+        #[arg(long)]
+        strict: bool,
+        /// Lowest severity that fails the scan: info, warning, high, critical.
+        #[arg(long, default_value = "high")]
+        fail_on: String,
+        /// Drop findings of this rule id (repeatable).
+        #[arg(long)]
+        suppress: Vec<String>,
+        /// Extra policy entries (TOML with [[allow]] / [[deny]]).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Write the report here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Do not fail because some file's format cannot be examined.
+        #[arg(long)]
+        allow_unscanned: bool,
     },
     /// Store, fetch and verify content-addressed blobs.
     Blob {
@@ -133,6 +163,36 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    if let Command::Scan {
+        paths,
+        format,
+        strict,
+        fail_on,
+        suppress,
+        policy,
+        output,
+        allow_unscanned,
+    } = cli.command
+    {
+        // A pure library call: no data directory, no runtime, no server.
+        let args = scan_cmd::ScanArgs {
+            paths,
+            format,
+            strict,
+            fail_on,
+            suppress,
+            policy,
+            output,
+            allow_unscanned,
+        };
+        return match scan_cmd::run(args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("mlsec: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        };
+    }
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Init => commands::init(&config).await,
@@ -148,6 +208,7 @@ fn main() -> ExitCode {
                     commands::audit_export(&config, &format, output).await
                 }
             },
+            Command::Scan { .. } => unreachable!("handled above"),
             Command::Blob { command } => match command {
                 BlobCommand::Put { files } => commands::blob_put(&config, files).await,
                 BlobCommand::Get { digest, output } => {
