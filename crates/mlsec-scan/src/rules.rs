@@ -178,3 +178,51 @@ mod tests {
         }
     }
 }
+
+/// The rule reference as Markdown (`docs/scan-rules.md` is this text; a test keeps it in sync).
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# `mlsec scan` rules\n\nGenerated from `crates/mlsec-scan/src/rules.rs`; do not edit by hand \
+         (`MLSEC_UPDATE_DOCS=1 cargo test -p mlsec-scan` rewrites it).\n\n\
+         Code-execution rules address MITRE ATLAS AML.T0011.000 (User Execution: Unsafe AI Artifacts) \
+         and OWASP LLM03:2025 (Supply Chain).\n\n| id | severity | title |\n|---|---|---|\n",
+    );
+    for r in RULES {
+        out.push_str(&format!(
+            "| [{}](#{}) | {} | {} |\n",
+            r.id,
+            r.id.to_lowercase(),
+            r.severity.as_str(),
+            r.title
+        ));
+    }
+    for r in RULES {
+        out.push_str(&format!(
+            "\n## {}\n\n**{}** — severity {}.\n\n{}\n",
+            r.id,
+            r.title,
+            r.severity.as_str(),
+            r.description
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod doc_tests {
+    #[test]
+    fn rule_reference_is_in_sync() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/scan-rules.md");
+        let want = super::markdown();
+        if std::env::var_os("MLSEC_UPDATE_DOCS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "docs/scan-rules.md is stale: run MLSEC_UPDATE_DOCS=1 cargo test -p mlsec-scan"
+        );
+    }
+}
