@@ -3,6 +3,8 @@
 //! never by extension. Pure library: the caller hands in bytes (a memory map works best).
 
 pub mod finding;
+mod gguf;
+mod keras;
 pub mod pickle;
 pub mod policy;
 pub mod rules;

@@ -136,6 +136,36 @@ pub const RULES: &[RuleDoc] = &[
         description: "The .npy header cannot be read.",
     },
     RuleDoc {
+        id: "GGUF001",
+        title: "chat template injection",
+        severity: Severity::Critical,
+        description: "A GGUF chat template (a Jinja2 program rendered by the serving runtime) reaches Python internals (`__globals__`, `__subclasses__`, `|attr`, escaped dunders): code runs on the host that renders it. ATLAS AML.T0011.000; CVE-2024-34359.",
+    },
+    RuleDoc {
+        id: "GGUF002",
+        title: "malformed GGUF header",
+        severity: Severity::Warning,
+        description: "The GGUF header or metadata cannot be read within the limits; the chat template was not checked.",
+    },
+    RuleDoc {
+        id: "KER001",
+        title: "Keras Lambda layer",
+        severity: Severity::Critical,
+        description: "The model config has a Lambda layer: Keras unmarshals and runs its Python bytecode when the model loads (with safe_mode off, or in older versions always).",
+    },
+    RuleDoc {
+        id: "KER002",
+        title: "Keras config names a foreign module",
+        severity: Severity::High,
+        description: "A layer or object in the config names a Python module outside Keras; Keras imports it and calls what it names while rebuilding the model. Critical when the module and name are on the pickle deny-list.",
+    },
+    RuleDoc {
+        id: "KER003",
+        title: "Keras safe mode switched off",
+        severity: Severity::High,
+        description: "`safe_mode: false` in the saved config lets Keras deserialise Lambda layers and arbitrary registered objects.",
+    },
+    RuleDoc {
         id: "SFT001",
         title: "invalid safetensors header",
         severity: Severity::High,
@@ -163,11 +193,15 @@ mod tests {
             let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
             for (i, _) in text.match_indices('"') {
                 let rest = &text[i + 1..];
-                let id: String = rest.chars().take(6).collect();
-                let looks_like_id = id.len() == 6
-                    && id[..3].chars().all(|c| c.is_ascii_uppercase())
-                    && id[3..].chars().all(|c| c.is_ascii_digit())
-                    && rest[6..].starts_with('"');
+                let id: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .collect();
+                let letters = id.chars().take_while(|c| c.is_ascii_uppercase()).count();
+                let looks_like_id = (3..=4).contains(&letters)
+                    && id.len() == letters + 3
+                    && id[letters..].chars().all(|c| c.is_ascii_digit())
+                    && rest[id.len()..].starts_with('"');
                 if looks_like_id {
                     assert!(
                         rule(&id).is_some(),

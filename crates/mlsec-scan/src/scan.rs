@@ -255,7 +255,45 @@ fn scan_inner(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
         "text" => {
             // Plain text is data: nothing in it is loaded as code by the formats scanned here.
         }
-        "gguf" | "hdf5" | "tar" => {
+        "gguf" => match crate::gguf::parse(data) {
+            Ok(meta) => {
+                for (key, template) in &meta.templates {
+                    let markers = crate::gguf::injection_markers(template);
+                    if let Some((first, offset)) = markers.first() {
+                        let all: Vec<&str> = markers.iter().map(|m| m.0).collect();
+                        ctx.add(
+                            "GGUF001",
+                            Severity::Critical,
+                            format!("chat template `{key}` contains template-injection constructs ({}); first `{first}` at template byte {offset}", all.join(", ")),
+                            member,
+                            0,
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                ctx.add(
+                    "GGUF002",
+                    Severity::Warning,
+                    format!("GGUF header could not be read: {e}"),
+                    member,
+                    0,
+                );
+                ctx.partial
+                    .push(format!("{}: GGUF header unreadable", label(member)));
+            }
+        },
+        "hdf5" => {
+            let configs = crate::keras::configs_in_hdf5(data);
+            for config in &configs {
+                keras_findings(ctx, config, member);
+            }
+            // Without a model config an HDF5 file holds weights only, which Keras loads as
+            // numbers. The config is found by content (Keras stores it as a JSON attribute), not by
+            // parsing HDF5.
+            let _ = configs;
+        }
+        "tar" => {
             let what = detect(data);
             ctx.not_scanned.push(format!(
                 "{}: {what} is recognised but not examined yet",
@@ -265,6 +303,12 @@ fn scan_inner(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
         _ => ctx
             .not_scanned
             .push(format!("{}: unknown format", label(member))),
+    }
+}
+
+fn keras_findings(ctx: &mut Ctx<'_>, config: &serde_json::Value, member: &str) {
+    for f in crate::keras::check_config(config, &ctx.options.policy) {
+        ctx.add(f.rule, f.severity, f.message, member, 0);
     }
 }
 
@@ -293,7 +337,44 @@ fn scan_zip(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
             .unwrap_or(Severity::Warning);
         ctx.add(rule, severity, message, member, 0);
     }
+    // Keras 3 archives: config.json and metadata.json at the root describe what Keras imports.
+    let is_keras = ["config.json", "metadata.json"]
+        .iter()
+        .all(|n| listing.members.iter().any(|m| m.name == *n));
     for m in &listing.members {
+        if is_keras && (m.name == "config.json" || m.name == "metadata.json") {
+            let path = if member.is_empty() {
+                m.name.clone()
+            } else {
+                format!("{member}/{}", m.name)
+            };
+            match zip::read(data, m, ctx.options.max_member_bytes.min(256 << 20))
+                .map(|b| serde_json::from_slice::<serde_json::Value>(&b))
+            {
+                Ok(Ok(config)) => keras_findings(ctx, &config, &path),
+                Ok(Err(e)) => {
+                    ctx.add(
+                        "ARC001",
+                        Severity::Warning,
+                        format!("Keras `{}` is not valid JSON: {e}", m.name),
+                        &path,
+                        0,
+                    );
+                    ctx.partial.push(format!("`{path}` unreadable"));
+                }
+                Err(e) => {
+                    ctx.add(
+                        "ARC001",
+                        Severity::Warning,
+                        format!("member could not be read: {e}"),
+                        &path,
+                        0,
+                    );
+                    ctx.partial.push(format!("`{path}` unreadable"));
+                }
+            }
+            continue;
+        }
         if m.name.ends_with('/') && m.uncompressed_size == 0 {
             continue; // directory entry
         }
