@@ -5,8 +5,10 @@
 pub mod finding;
 mod gguf;
 mod keras;
+mod onnx;
 pub mod pickle;
 pub mod policy;
+mod protobuf;
 pub mod rules;
 mod safetensors;
 mod scan;

@@ -166,6 +166,24 @@ pub const RULES: &[RuleDoc] = &[
         description: "`safe_mode: false` in the saved config lets Keras deserialise Lambda layers and arbitrary registered objects.",
     },
     RuleDoc {
+        id: "ONX001",
+        title: "ONNX custom operator domain",
+        severity: Severity::Warning,
+        description: "The model imports or uses operators outside the standard ONNX and ONNX Runtime domains; they are implemented by a native library the runtime has to load, which is code from outside the model's review.",
+    },
+    RuleDoc {
+        id: "ONX002",
+        title: "ONNX external data outside the model directory",
+        severity: Severity::High,
+        description: "An initializer's external-data location is absolute, contains `..` or a drive: loading the model reads that file into a tensor (a path-traversal read that can leak host files through outputs).",
+    },
+    RuleDoc {
+        id: "TF001",
+        title: "TensorFlow op with file-system or Python access",
+        severity: Severity::High,
+        description: "A SavedModel graph or function contains ops such as ReadFile, WriteFile, MatchingFiles or PyFunc, which read or write files or call Python when the model runs.",
+    },
+    RuleDoc {
         id: "SFT001",
         title: "invalid safetensors header",
         severity: Severity::High,

@@ -111,6 +111,10 @@ pub fn detect(data: &[u8]) -> &'static str {
         "safetensors"
     } else if matches!(data, [0x78, 0x01 | 0x5e | 0x9c | 0xda, ..]) {
         "zlib"
+    } else if crate::onnx::looks_like_onnx(data) {
+        "onnx"
+    } else if crate::onnx::looks_like_saved_model(data) {
+        "tf-savedmodel"
     } else if looks_like_old_pickle(data) {
         "pickle"
     } else if is_plain_text(data) {
@@ -251,6 +255,26 @@ fn scan_inner(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
                 "{}: {what} streams are not decompressed yet",
                 label(member)
             ));
+        }
+        "onnx" | "tf-savedmodel" => {
+            let found = if detect(data) == "onnx" {
+                crate::onnx::check_onnx(data)
+            } else {
+                crate::onnx::check_saved_model(data)
+            };
+            for f in found {
+                ctx.add(
+                    f.rule,
+                    if f.high {
+                        Severity::High
+                    } else {
+                        Severity::Warning
+                    },
+                    f.message,
+                    member,
+                    0,
+                );
+            }
         }
         "text" => {
             // Plain text is data: nothing in it is loaded as code by the formats scanned here.

@@ -105,3 +105,43 @@ fn unknown_formats_are_not_scanned_never_clean() {
     let report = scan_bytes(b"BZh91AY&SY", &ScanOptions::default());
     assert!(matches!(report.coverage, Coverage::NotScanned(_)));
 }
+
+#[test]
+fn onnx_custom_domain_is_a_warning() {
+    fn varint(mut n: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            out.push(if n > 0 { b | 0x80 } else { b });
+            if n == 0 {
+                return out;
+            }
+        }
+    }
+    fn field(number: u64, value: &[u8]) -> Vec<u8> {
+        let mut out = varint((number << 3) | 2);
+        out.extend(varint(value.len() as u64));
+        out.extend_from_slice(value);
+        out
+    }
+    let node = [field(4, b"EvilOp"), field(7, b"com.evil")].concat();
+    let graph = field(1, &node);
+    let model = [
+        vec![0x08, 0x08],
+        field(7, &graph),
+        field(8, &field(1, b"com.evil")),
+    ]
+    .concat();
+    let report = scan_bytes(&model, &ScanOptions::default());
+    assert_eq!(report.format, "onnx");
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.rule == "ONX001" && f.severity == Severity::Warning),
+        "{:?}",
+        report.findings
+    );
+    assert_eq!(report.findings.len(), 2);
+}
