@@ -301,8 +301,14 @@ impl Machine<'_> {
         Ok(())
     }
 
+    /// Lowest stack index the current frame may touch: values above the innermost MARK, as in
+    /// CPython, where MARK starts a fresh stack and a pop past it is an underflow.
+    fn floor(&self) -> usize {
+        self.marks.last().map(|m| m + 1).unwrap_or(0)
+    }
+
     fn pop(&mut self) -> Result<V, Stop> {
-        let floor = self.marks.last().copied().unwrap_or(0);
+        let floor = self.floor();
         if self.stack.len() <= floor {
             return Err(Stop::Malformed("pop from an empty stack".into()));
         }
@@ -310,7 +316,7 @@ impl Machine<'_> {
     }
 
     fn top(&mut self) -> Result<&mut V, Stop> {
-        let floor = self.marks.last().copied().unwrap_or(0);
+        let floor = self.floor();
         if self.stack.len() <= floor {
             return Err(Stop::Malformed("stack is empty".into()));
         }
