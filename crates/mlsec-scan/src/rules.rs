@@ -124,6 +124,12 @@ pub const RULES: &[RuleDoc] = &[
         description: "Archives or compressed streams nest deeper than the limit; the innermost content was not scanned.",
     },
     RuleDoc {
+        id: "ARC003",
+        title: "polyglot: also a ZIP archive",
+        severity: Severity::High,
+        description: "The file reads as one format from its start and as a ZIP archive from its end (central directory). `pickle.load` and `torch.load` would see different content; both views are scanned.",
+    },
+    RuleDoc {
         id: "NPY001",
         title: "NumPy object array",
         severity: Severity::Warning,

@@ -216,7 +216,19 @@ fn scan_inner(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
             format!("`{m}`")
         }
     };
-    match detect(data) {
+    let format = detect(data);
+    if format != "zip" && zip::has_central_directory(data) {
+        // A polyglot: read from the start it is one format, opened from the end it is an archive.
+        ctx.add(
+            "ARC003",
+            Severity::High,
+            format!("{format} content that is also a ZIP archive (central directory at the end): loaders that open ZIPs from the end see other content"),
+            member,
+            0,
+        );
+        scan_zip(ctx, data, member, depth);
+    }
+    match format {
         "pickle" => scan_pickle_into(ctx, data, member),
         "zip" => scan_zip(ctx, data, member, depth),
         "npy" => scan_npy(ctx, data, member, depth),
@@ -315,15 +327,8 @@ fn scan_inner(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
             // Without a model config an HDF5 file holds weights only, which Keras loads as
             // numbers. The config is found by content (Keras stores it as a JSON attribute), not by
             // parsing HDF5.
-            let _ = configs;
         }
-        "tar" => {
-            let what = detect(data);
-            ctx.not_scanned.push(format!(
-                "{}: {what} is recognised but not examined yet",
-                label(member)
-            ));
-        }
+        "tar" => scan_tar(ctx, data, member, depth),
         _ => ctx
             .not_scanned
             .push(format!("{}: unknown format", label(member))),
@@ -437,6 +442,85 @@ fn scan_zip(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
                 ctx.partial.push(format!("`{path}` unreadable"));
             }
         }
+    }
+}
+
+/// ustar/GNU tar (legacy `torch.save` before 1.6 wrote `sys_info`, `pickle`, `storages`,
+/// `tensors`): every regular member is scanned by content.
+fn scan_tar(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
+    let mut at = 0usize;
+    let mut long_name: Option<String> = None;
+    let mut count = 0usize;
+    while at + 512 <= data.len() && count < zip::MAX_MEMBERS {
+        let header = &data[at..at + 512];
+        if header.iter().all(|&b| b == 0) {
+            return;
+        }
+        let field = |from: usize, len: usize| {
+            let raw = &header[from..from + len];
+            let end = raw.iter().position(|&b| b == 0).unwrap_or(len);
+            String::from_utf8_lossy(&raw[..end]).into_owned()
+        };
+        let Some(size) = u64::from_str_radix(field(124, 12).trim(), 8).ok() else {
+            ctx.add(
+                "ARC001",
+                Severity::Warning,
+                format!("tar header at byte {at} has no valid size"),
+                member,
+                at as u64,
+            );
+            ctx.partial.push(format!(
+                "{} tar damaged",
+                if member.is_empty() { "file" } else { member }
+            ));
+            return;
+        };
+        let typeflag = header[156];
+        let prefix = field(345, 155);
+        let name = long_name.take().unwrap_or_else(|| {
+            if prefix.is_empty() {
+                field(0, 100)
+            } else {
+                format!("{prefix}/{}", field(0, 100))
+            }
+        });
+        let start = at + 512;
+        let Some(end) = usize::try_from(size)
+            .ok()
+            .and_then(|s| start.checked_add(s))
+            .filter(|&e| e <= data.len())
+        else {
+            ctx.add(
+                "ARC001",
+                Severity::Warning,
+                format!("tar member `{name}` runs past the end of the file"),
+                member,
+                at as u64,
+            );
+            ctx.partial.push(format!("`{name}` truncated"));
+            return;
+        };
+        let body = &data[start..end];
+        match typeflag {
+            b'L' => {
+                long_name = Some(
+                    String::from_utf8_lossy(body)
+                        .trim_end_matches('\0')
+                        .to_owned(),
+                )
+            }
+            b'0' | 0 | b'7' => {
+                let path = if member.is_empty() {
+                    name
+                } else {
+                    format!("{member}/{name}")
+                };
+                scan_inner(ctx, body, &path, depth + 1);
+            }
+            _ => {} // directories, links, PAX headers carry no content to load
+        }
+        count += 1;
+        at = start + (size as usize).div_ceil(512) * 512;
     }
 }
 

@@ -97,6 +97,26 @@ fn local_header(data: &[u8], at: usize) -> Option<(String, u16, u64, u64, u64, u
     ))
 }
 
+/// Whether an end-of-central-directory record sits in the last 64 KiB: loaders that open ZIPs from
+/// the end (PyTorch, `zipfile`) accept such a file whatever comes first.
+pub fn has_central_directory(data: &[u8]) -> bool {
+    find_eocd(data).is_some_and(|eocd| {
+        let cd_offset = u32_at(data, eocd + 16).map(u64::from).unwrap_or(u64::MAX);
+        let shift = prepended_bytes(data, eocd) as u64;
+        usize::try_from(cd_offset.saturating_add(shift))
+            .ok()
+            .is_some_and(|o| u32_at(data, o) == Some(CENTRAL))
+    })
+}
+
+/// Bytes before the archive proper (data prepended to a ZIP), found as `zipfile` finds them: the
+/// central directory ends where the EOCD record starts, whatever offset the record claims.
+fn prepended_bytes(data: &[u8], eocd: usize) -> usize {
+    let cd_size = u32_at(data, eocd + 12).map(|v| v as usize).unwrap_or(0);
+    let cd_offset = u32_at(data, eocd + 16).map(|v| v as usize).unwrap_or(0);
+    eocd.saturating_sub(cd_size).saturating_sub(cd_offset)
+}
+
 fn find_eocd(data: &[u8]) -> Option<usize> {
     let start = data.len().saturating_sub(22 + 65_535);
     (start..=data.len().saturating_sub(22))
@@ -127,7 +147,8 @@ pub fn list(data: &[u8]) -> ZipListing {
                     cd_offset = u64_at(data, rec + 48).unwrap_or(cd_offset);
                 }
             }
-            let mut at = usize::try_from(cd_offset).unwrap_or(usize::MAX);
+            let shift = prepended_bytes(data, eocd) as u64;
+            let mut at = usize::try_from(cd_offset.saturating_add(shift)).unwrap_or(usize::MAX);
             for _ in 0..count.min(MAX_MEMBERS as u64) {
                 if u32_at(data, at) != Some(CENTRAL) {
                     out.problems.push(("ZIP001", format!("central directory entry at byte {at} is damaged; the rest of the directory was not read")));
@@ -147,6 +168,7 @@ pub fn list(data: &[u8]) -> ZipListing {
                     .get(at + 46 + name_len..at + 46 + name_len + extra_len)
                     .unwrap_or(&[]);
                 zip64_extra(extra, &mut usize_, &mut csize, &mut offset);
+                let offset = offset.saturating_add(shift);
                 let Some(name) = name else {
                     out.problems.push((
                         "ZIP001",

@@ -153,13 +153,21 @@ fn fuzzer_regressions_do_not_panic() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let data = std::fs::read(entry.unwrap().path()).unwrap();
         let _ = scan_bytes(&data, &ScanOptions::default());
-        let _ = mlsec_scan::scan_pickle(&data, &mlsec_scan::Policy::default_policy(), &mlsec_scan::Limits::default());
+        let _ = mlsec_scan::scan_pickle(
+            &data,
+            &mlsec_scan::Policy::default_policy(),
+            &mlsec_scan::Limits::default(),
+        );
     }
 }
 
 #[test]
 fn pop_past_a_mark_is_an_underflow() {
     // POP right after MARK must not remove the mark itself (the fuzzer's first crash).
-    let report = mlsec_scan::scan_pickle(b"(0t.", &mlsec_scan::Policy::default_policy(), &mlsec_scan::Limits::default());
+    let report = mlsec_scan::scan_pickle(
+        b"(0t.",
+        &mlsec_scan::Policy::default_policy(),
+        &mlsec_scan::Limits::default(),
+    );
     assert!(report.incomplete.is_some());
 }
