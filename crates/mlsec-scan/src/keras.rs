@@ -30,11 +30,18 @@ fn is_keras_module(module: &str) -> bool {
 
 pub fn check_config(config: &Value, policy: &Policy) -> Vec<KerasFinding> {
     let mut out = Vec::new();
-    walk(config, policy, &mut out, 0, "");
+    walk(config, policy, &mut out, 0, "", false);
     out
 }
 
-fn walk(v: &Value, policy: &Policy, out: &mut Vec<KerasFinding>, depth: usize, path: &str) {
+fn walk(
+    v: &Value,
+    policy: &Policy,
+    out: &mut Vec<KerasFinding>,
+    depth: usize,
+    path: &str,
+    in_lambda: bool,
+) {
     if depth > 64 || out.len() > 200 {
         return;
     }
@@ -46,7 +53,8 @@ fn walk(v: &Value, policy: &Policy, out: &mut Vec<KerasFinding>, depth: usize, p
                 .and_then(|c| c.get("name"))
                 .and_then(Value::as_str)
                 .unwrap_or(class);
-            if class == "Lambda" || class == "__lambda__" {
+            let is_lambda = class == "Lambda" || class == "__lambda__";
+            if is_lambda && !in_lambda {
                 out.push(KerasFinding {
                     rule: "KER001",
                     severity: Severity::Critical,
@@ -83,12 +91,26 @@ fn walk(v: &Value, policy: &Policy, out: &mut Vec<KerasFinding>, depth: usize, p
                 });
             }
             for (k, child) in map {
-                walk(child, policy, out, depth + 1, &format!("{path}/{k}"));
+                walk(
+                    child,
+                    policy,
+                    out,
+                    depth + 1,
+                    &format!("{path}/{k}"),
+                    in_lambda || is_lambda,
+                );
             }
         }
         Value::Array(items) => {
             for (i, child) in items.iter().enumerate() {
-                walk(child, policy, out, depth + 1, &format!("{path}/{i}"));
+                walk(
+                    child,
+                    policy,
+                    out,
+                    depth + 1,
+                    &format!("{path}/{i}"),
+                    in_lambda,
+                );
             }
         }
         _ => {}

@@ -90,3 +90,40 @@ fn malicious_fixtures_are_detected_with_the_expected_rules() {
         "expected.toml lists fixtures that do not exist"
     );
 }
+
+/// Snapshot of every finding on every fixture (`fixtures/findings.snap`): a change in what the
+/// scanner reports shows up as a reviewable diff. `MLSEC_UPDATE_SNAPSHOTS=1` rewrites it.
+#[test]
+fn findings_match_the_snapshot() {
+    let mut text = String::new();
+    for kind in ["benign", "malicious"] {
+        for (name, data) in fixtures(kind) {
+            let report = scan_bytes(&data, &ScanOptions::default());
+            text.push_str(&format!(
+                "== {kind}/{name} [{}] {:?}\n",
+                report.format, report.coverage
+            ));
+            for f in &report.findings {
+                text.push_str(&format!(
+                    "   {} {} [{}] @{} {}\n",
+                    f.rule,
+                    f.severity.as_str(),
+                    f.member,
+                    f.offset,
+                    f.message
+                ));
+            }
+        }
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/findings.snap");
+    if std::env::var_os("MLSEC_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    if want != text {
+        let first = want.lines().zip(text.lines()).find(|(a, b)| a != b);
+        panic!(
+            "findings differ from fixtures/findings.snap (first difference: {first:?}); review and rerun with MLSEC_UPDATE_SNAPSHOTS=1"
+        );
+    }
+}
