@@ -853,8 +853,9 @@ fn describe_args(args: Option<&V>) -> String {
         Some(V::Tuple(items, _)) if !items.is_empty() => {
             let text: Vec<String> = items.iter().map(describe).collect();
             let mut s = text.join(", ");
-            if s.len() > 160 {
-                s.truncate(160);
+            if s.chars().count() > 160 {
+                // Truncate by characters: argument text is attacker-controlled UTF-8.
+                s = s.chars().take(160).collect();
                 s.push('…');
             }
             format!(" with ({s})")
