@@ -50,8 +50,8 @@ impl Reader<'_> {
         let fixed = match ty {
             0 | 1 | 7 => 1,
             2 | 3 => 2,
-            4 | 5 | 6 => 4,
-            10 | 11 | 12 => 8,
+            4..=6 => 4,
+            10..=12 => 8,
             8 => return self.string().map(Some),
             9 => {
                 if depth > 4 {

@@ -401,8 +401,8 @@ impl Machine<'_> {
     /// A call of `callable` with `args`; judged by what is really being called.
     fn call(&mut self, callable: V, args: Option<&V>, at: usize, how: &str) -> V {
         match &callable {
-            V::Global(g) => {
-                if g.dangerous && self.report.findings.len() < self.limits.max_findings {
+            V::Global(g)
+                if g.dangerous && self.report.findings.len() < self.limits.max_findings => {
                     self.push_finding(
                         "PKL003",
                         Severity::Critical,
@@ -415,10 +415,9 @@ impl Machine<'_> {
                         at as u64,
                     );
                 }
-            }
-            V::Called(inner, _) => {
+            V::Called(inner, _)
                 // Calling what a call returned: `getattr(obj, "system")(...)` and friends.
-                if self.report.findings.len() < self.limits.max_findings {
+                if self.report.findings.len() < self.limits.max_findings => {
                     self.push_finding(
                         "PKL004",
                         Severity::High,
@@ -429,7 +428,6 @@ impl Machine<'_> {
                         at as u64,
                     );
                 }
-            }
             V::Text(_) | V::Opaque | V::Int(_) | V::Float | V::Bool | V::None => {
                 // Calling a non-callable fails at load time; nothing runs.
             }
@@ -594,7 +592,7 @@ impl Machine<'_> {
                 let t = self.tuple(items);
                 self.push(t)?;
             }
-            0x85 | 0x86 | 0x87 => {
+            0x85..=0x87 => {
                 let n = usize::from(op - 0x84);
                 let mut items = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -707,7 +705,7 @@ impl Machine<'_> {
                 };
                 self.push(g)?;
             }
-            0x82 | 0x83 | 0x84 => {
+            0x82..=0x84 => {
                 let width = match op {
                     0x82 => 1,
                     0x83 => 2,

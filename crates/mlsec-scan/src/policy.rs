@@ -141,20 +141,18 @@ impl Policy {
         if let Some(dunder) = name
             .split('.')
             .find(|p| p.starts_with("__") && p.ends_with("__") && p.len() > 4)
-        {
-            if name.contains('.')
+            && (name.contains('.')
                 || matches!(
                     dunder,
                     "__builtins__" | "__globals__" | "__class__" | "__subclasses__" | "__dict__"
-                )
-            {
-                return GlobalVerdict::Denied {
-                    pattern: format!("{module}:{name}"),
-                    reason: format!(
-                        "attribute traversal through `{dunder}` reaches interpreter internals"
-                    ),
-                };
-            }
+                ))
+        {
+            return GlobalVerdict::Denied {
+                pattern: format!("{module}:{name}"),
+                reason: format!(
+                    "attribute traversal through `{dunder}` reaches interpreter internals"
+                ),
+            };
         }
         // Each dotted step: module.a.b as (module, a), (module.a, b), … and the full name.
         let parts: Vec<&str> = name.split('.').collect();

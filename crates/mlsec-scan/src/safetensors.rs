@@ -7,7 +7,7 @@ const MAX_HEADER: u64 = 100_000_000;
 pub fn looks_like(data: &[u8]) -> bool {
     data.len() >= 10 && {
         let n = u64::from_le_bytes(data[..8].try_into().expect("8 bytes"));
-        n >= 2 && n <= MAX_HEADER && data[8] == b'{'
+        (2..=MAX_HEADER).contains(&n) && data[8] == b'{'
     }
 }
 

@@ -139,13 +139,11 @@ pub fn list(data: &[u8]) -> ZipListing {
             if (count == 0xFFFF || cd_offset == 0xFFFF_FFFF)
                 && eocd >= 20
                 && u32_at(data, eocd - 20) == Some(EOCD64_LOCATOR)
+                && let Some(rec) = u64_at(data, eocd - 12).and_then(|o| usize::try_from(o).ok())
+                && u32_at(data, rec) == Some(EOCD64)
             {
-                if let Some(rec) = u64_at(data, eocd - 12).and_then(|o| usize::try_from(o).ok())
-                    && u32_at(data, rec) == Some(EOCD64)
-                {
-                    count = u64_at(data, rec + 32).unwrap_or(count);
-                    cd_offset = u64_at(data, rec + 48).unwrap_or(cd_offset);
-                }
+                count = u64_at(data, rec + 32).unwrap_or(count);
+                cd_offset = u64_at(data, rec + 48).unwrap_or(cd_offset);
             }
             let shift = prepended_bytes(data, eocd) as u64;
             let mut at = usize::try_from(cd_offset.saturating_add(shift)).unwrap_or(usize::MAX);
