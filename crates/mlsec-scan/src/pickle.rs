@@ -61,11 +61,12 @@ enum V {
     /// Items (a bounded sample) and nesting depth.
     Tuple(Rc<[V]>, u8),
     List,
-    Dict,
+    /// A bounded sample of the (key, value) pairs.
+    Dict(Rc<[(V, V)]>),
     Set,
     Global(Rc<GlobalRef>),
-    /// The result of calling something, and nesting depth.
-    Called(Rc<V>, u8),
+    /// The result of calling something (callable, arguments), and nesting depth.
+    Called(Rc<(V, V)>, u8),
     PersistentId,
     Buffer,
 }
@@ -77,6 +78,14 @@ impl V {
     fn depth(&self) -> u8 {
         match self {
             V::Tuple(_, d) | V::Called(_, d) => *d,
+            V::Dict(pairs) => {
+                pairs
+                    .iter()
+                    .map(|(k, v)| k.depth().max(v.depth()))
+                    .max()
+                    .unwrap_or(0)
+                    + 1
+            }
             _ => 0,
         }
     }
@@ -344,6 +353,82 @@ impl Machine<'_> {
         V::Tuple(items.into_iter().take(keep).collect(), depth)
     }
 
+    /// A dict of `existing` pairs plus `flat` (key, value, key, value, …), sampled.
+    fn dict_with(&self, existing: &[(V, V)], flat: Vec<V>) -> V {
+        let keep = self.limits.max_tuple_items;
+        let mut pairs: Vec<(V, V)> = existing.to_vec();
+        let mut it = flat.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            if pairs.len() >= keep {
+                break;
+            }
+            if k.depth().max(v.depth()) >= MAX_DEPTH {
+                continue;
+            }
+            pairs.push((k, v));
+        }
+        V::Dict(pairs.into())
+    }
+
+    /// SETITEM(S) on the value at the top: dicts record the pairs; anything else (an object with
+    /// `__setitem__`) is left as it is.
+    fn set_items(&mut self, flat: Vec<V>) -> Result<(), Stop> {
+        let top = self.top()?;
+        if let V::Dict(pairs) = top {
+            let pairs = pairs.clone();
+            let updated = self.dict_with(&pairs, flat);
+            *self.top()? = updated;
+        }
+        Ok(())
+    }
+
+    /// joblib writes a NumPy array's raw bytes straight after the BUILD of its
+    /// `NumpyArrayWrapper` (preceded, since joblib 1.2, by alignment padding); its loader reads
+    /// them from the stream. Skip exactly those bytes, computed from the wrapper's state, so the
+    /// pickle that follows is read as the loader reads it.
+    fn skip_joblib_array(&mut self, state: &V) -> Result<(), Stop> {
+        let V::Dict(pairs) = state else { return Ok(()) };
+        let get = |name: &str| {
+            pairs.iter().find_map(|(k, v)| match k {
+                V::Text(t) if t.as_ref() == name => Some(v.clone()),
+                _ => None,
+            })
+        };
+        let count = match get("shape") {
+            Some(V::Tuple(dims, _)) => dims.iter().try_fold(1u64, |acc, d| match d {
+                V::Int(n) if *n >= 0 => acc.checked_mul(*n as u64),
+                _ => None,
+            }),
+            _ => None,
+        };
+        let itemsize = match get("dtype") {
+            Some(V::Called(call, _)) => match &call.1 {
+                V::Tuple(args, _) => match args.first() {
+                    Some(V::Text(code)) => dtype_itemsize(code),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        };
+        let (Some(count), Some(itemsize)) = (count, itemsize) else {
+            // Object arrays are nested pickles and are read as such; unknown layouts are left to
+            // the opcode reader, which reports a malformation if raw bytes follow.
+            return Ok(());
+        };
+        if let Some(V::Int(align)) = get("numpy_array_alignment_bytes")
+            && align > 0
+        {
+            let padding = self.uint(1)?;
+            self.take(padding)?;
+        }
+        let bytes = count
+            .checked_mul(itemsize)
+            .ok_or_else(|| Stop::Malformed("joblib array size overflows".into()))?;
+        self.take(bytes)?;
+        Ok(())
+    }
+
     fn memo_put(&mut self, key: u64) -> Result<(), Stop> {
         let v = self.top()?.clone();
         if self.memo.len() >= self.limits.max_memo && !self.memo.contains_key(&key) {
@@ -423,7 +508,7 @@ impl Machine<'_> {
                         Severity::High,
                         format!(
                             "{how} calls the result of another call ({}): a way to reach callables the policy never sees",
-                            describe(inner)
+                            describe(&inner.0)
                         ),
                         at as u64,
                     );
@@ -433,11 +518,12 @@ impl Machine<'_> {
             }
             _ => {}
         }
-        let depth = callable.depth() + 1;
+        let args = args.cloned().unwrap_or(V::None);
+        let depth = callable.depth().max(args.depth()) + 1;
         if depth > MAX_DEPTH {
-            return V::Called(Rc::new(V::Opaque), 1);
+            return V::Called(Rc::new((V::Opaque, V::Opaque)), 1);
         }
-        V::Called(Rc::new(callable), depth)
+        V::Called(Rc::new((callable, args)), depth)
     }
 
     fn run(&mut self) -> Stop {
@@ -615,19 +701,20 @@ impl Machine<'_> {
                 self.pop_mark()?;
                 self.top()?;
             }
-            b'}' => self.push(V::Dict)?,
+            b'}' => self.push(V::Dict(Rc::from(Vec::new())))?,
             b'd' => {
-                self.pop_mark()?;
-                self.push(V::Dict)?;
+                let items = self.pop_mark()?;
+                let d = self.dict_with(&[], items);
+                self.push(d)?;
             }
             b's' => {
-                self.pop()?;
-                self.pop()?;
-                self.top()?;
+                let value = self.pop()?;
+                let key = self.pop()?;
+                self.set_items(vec![key, value])?;
             }
             b'u' => {
-                self.pop_mark()?;
-                self.top()?;
+                let items = self.pop_mark()?;
+                self.set_items(items)?;
             }
             0x8f => self.push(V::Set)?,
             0x90 => {
@@ -784,7 +871,12 @@ impl Machine<'_> {
                         );
                     }
                     V::Called(inner, _) => {
-                        if let V::Global(g) = inner.as_ref()
+                        if let V::Global(g) = &inner.0
+                            && g.module == "joblib.numpy_pickle"
+                            && g.name == "NumpyArrayWrapper"
+                        {
+                            self.skip_joblib_array(&state)?;
+                        } else if let V::Global(g) = &inner.0
                             && g.dangerous
                         {
                             self.push_finding(
@@ -816,6 +908,20 @@ impl Machine<'_> {
     }
 }
 
+/// Bytes per element of a NumPy dtype code as pickled (`f8`, `<i4`, `U10`, `c16`); `None` for
+/// object and unknown codes.
+fn dtype_itemsize(code: &str) -> Option<u64> {
+    let code = code.trim_start_matches(['<', '>', '=', '|']);
+    let kind_len = code.find(|c: char| c.is_ascii_digit())?;
+    let (kind, digits) = code.split_at(kind_len);
+    let n: u64 = digits.split('[').next()?.parse().ok()?;
+    match kind {
+        "U" => n.checked_mul(4),
+        "f" | "i" | "u" | "b" | "c" | "S" | "V" | "M" | "m" | "a" => Some(n),
+        _ => None,
+    }
+}
+
 fn parse_decimal(line: &[u8]) -> Result<u64, Stop> {
     std::str::from_utf8(line)
         .ok()
@@ -827,7 +933,7 @@ fn describe(v: &V) -> String {
     match v {
         V::Text(t) => format!("'{}'", t.chars().take(60).collect::<String>()),
         V::Global(g) => format!("{}.{}", g.module, g.name),
-        V::Called(inner, _) => format!("result of calling {}", describe(inner)),
+        V::Called(inner, _) => format!("result of calling {}", describe(&inner.0)),
         V::Tuple(items, _) => format!(
             "({})",
             items.iter().map(describe).collect::<Vec<_>>().join(", ")
@@ -839,7 +945,7 @@ fn describe(v: &V) -> String {
         V::Float => "float".into(),
         V::Opaque => "bytes".into(),
         V::List => "list".into(),
-        V::Dict => "dict".into(),
+        V::Dict(_) => "dict".into(),
         V::Set => "set".into(),
         V::PersistentId => "persistent id".into(),
         V::Buffer => "buffer".into(),
