@@ -32,6 +32,8 @@ pub struct Limits {
     pub max_findings: usize,
     /// Pickles read from one stream (stacked pickles).
     pub max_pickles: usize,
+    /// Distinct globals judged per stream; real checkpoints name a few dozen.
+    pub max_globals: usize,
 }
 
 impl Default for Limits {
@@ -44,6 +46,7 @@ impl Default for Limits {
             max_tuple_items: 16,
             max_findings: 200,
             max_pickles: 64,
+            max_globals: 100_000,
         }
     }
 }
@@ -119,7 +122,8 @@ struct Machine<'a> {
     policy: &'a Policy,
     limits: &'a Limits,
     report: PickleReport,
-    seen: HashMap<(String, String), usize>,
+    /// Globals already judged, with whether they are dangerous.
+    seen: HashMap<(String, String), bool>,
     base: u64,
 }
 
@@ -450,13 +454,25 @@ impl Machine<'_> {
         self.push(v)
     }
 
-    fn global(&mut self, module: &str, name: &str, at: usize, how: &str) -> V {
+    fn global(&mut self, module: &str, name: &str, at: usize, how: &str) -> Result<V, Stop> {
+        let key = (module.to_owned(), name.to_owned());
+        if let Some(&dangerous) = self.seen.get(&key) {
+            return Ok(V::Global(Rc::new(GlobalRef {
+                module: key.0,
+                name: key.1,
+                dangerous,
+            })));
+        }
+        if self.seen.len() >= self.limits.max_globals {
+            return Err(Stop::Limit(format!(
+                "more than {} distinct globals",
+                self.limits.max_globals
+            )));
+        }
         let verdict = self.policy.judge(module, name);
         let dangerous = matches!(verdict, GlobalVerdict::Denied { .. });
-        let key = (module.to_owned(), name.to_owned());
-        let first = !self.seen.contains_key(&key);
-        *self.seen.entry(key.clone()).or_insert(0) += 1;
-        if first {
+        self.seen.insert(key.clone(), dangerous);
+        {
             self.report.globals.push(key);
             if self.report.findings.len() < self.limits.max_findings {
                 match verdict {
@@ -476,11 +492,11 @@ impl Machine<'_> {
                 }
             }
         }
-        V::Global(Rc::new(GlobalRef {
+        Ok(V::Global(Rc::new(GlobalRef {
             module: module.to_owned(),
             name: name.to_owned(),
             dangerous,
-        }))
+        })))
     }
 
     /// A call of `callable` with `args`; judged by what is really being called.
@@ -760,7 +776,7 @@ impl Machine<'_> {
             b'c' => {
                 let module = String::from_utf8_lossy(self.line()?).into_owned();
                 let name = String::from_utf8_lossy(self.line()?).into_owned();
-                let g = self.global(&module, &name, at, "GLOBAL imports");
+                let g = self.global(&module, &name, at, "GLOBAL imports")?;
                 self.push(g)?;
             }
             0x93 => {
@@ -769,7 +785,7 @@ impl Machine<'_> {
                 let g = match (&module, &name) {
                     (V::Text(m), V::Text(n)) => {
                         let (m, n) = (m.to_string(), n.to_string());
-                        self.global(&m, &n, at, "STACK_GLOBAL imports")
+                        self.global(&m, &n, at, "STACK_GLOBAL imports")?
                     }
                     _ => {
                         // The loader would fail on non-strings; we cannot name what it imports.
@@ -845,7 +861,7 @@ impl Machine<'_> {
                 let module = String::from_utf8_lossy(self.line()?).into_owned();
                 let name = String::from_utf8_lossy(self.line()?).into_owned();
                 let items = self.pop_mark()?;
-                let cls = self.global(&module, &name, at, "INST imports");
+                let cls = self.global(&module, &name, at, "INST imports")?;
                 let args = self.tuple(items);
                 let v = self.call(cls, Some(&args), at, "INST");
                 self.push(v)?;
@@ -1100,6 +1116,19 @@ mod tests {
         many.extend(std::iter::repeat_n(b"N0".as_slice(), 10_000).flatten());
         let r = scan_pickle(&many, &Policy::default_policy(), &limits);
         assert_eq!(rules(&r), vec!["PKL009"]);
+
+        // Distinct globals are bounded; repeated ones are judged once.
+        let mut globals = b"\x80\x02".to_vec();
+        for i in 0..150_000 {
+            globals.extend_from_slice(format!("cm{i}\nx\n0").as_bytes());
+        }
+        assert_eq!(rules(&scan(&globals)).last(), Some(&"PKL009"));
+        let mut repeated = b"\x80\x02".to_vec();
+        for _ in 0..150_000 {
+            repeated.extend_from_slice(b"cos\nsystem\n0");
+        }
+        repeated.push(b'.');
+        assert_eq!(rules(&scan(&repeated)), vec!["PKL001"]);
 
         // Stacked pickles are bounded in number.
         let stacked = b"K\x01.".repeat(1000);
