@@ -134,10 +134,23 @@ pub fn run(args: ScanArgs) -> Result<ExitCode, CliError> {
         ..ScanOptions::default()
     };
     let (files, skipped) = collect(&args.paths)?;
+    // A progress bar on an interactive terminal only; CI logs stay clean.
+    let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) && files.len() > 1 {
+        let bar = indicatif::ProgressBar::new(files.len() as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} scanning {pos}/{len} files {wide_bar} {eta}",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let mut results: Vec<FileResult> = files
         .par_iter()
         .map(|path| {
             let report = scan_file(path, &options);
+            progress.inc(1);
             FileResult {
                 path: path.display().to_string(),
                 format: report.format,
@@ -151,6 +164,7 @@ pub fn run(args: ScanArgs) -> Result<ExitCode, CliError> {
             }
         })
         .collect();
+    progress.finish_and_clear();
     results.sort_by(|a, b| a.path.cmp(&b.path));
 
     let rendered = match args.format.as_str() {
