@@ -263,10 +263,20 @@ fn scan_inner(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
         }
         "bzip2" | "xz" | "lz4" => {
             let what = detect(data);
-            ctx.not_scanned.push(format!(
-                "{}: {what} streams are not decompressed yet",
-                label(member)
-            ));
+            match decompress(what, data, ctx.options.max_member_bytes) {
+                Ok(inner) => scan_inner(ctx, &inner, &format!("{member}|{what}"), depth + 1),
+                Err(e) => {
+                    ctx.add(
+                        "ARC001",
+                        Severity::Warning,
+                        format!("{what} stream could not be read: {e}"),
+                        member,
+                        0,
+                    );
+                    ctx.partial
+                        .push(format!("{} {what} damaged", label(member)));
+                }
+            }
         }
         "onnx" | "tf-savedmodel" => {
             let found = if detect(data) == "onnx" {
@@ -562,6 +572,62 @@ fn scan_npy(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
         );
         let body = &data[start + header_len.unwrap_or(0)..];
         scan_pickle_into(ctx, body, member);
+    }
+}
+
+/// Decompresses the other wrappers joblib writes (bz2, xz, lz4 frames), stopping past `limit`.
+fn decompress(what: &str, data: &[u8], limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let too_big = || format!("decompresses to more than {limit} bytes");
+    match what {
+        "bzip2" => {
+            bzip2::read::BzDecoder::new(data)
+                .take(limit + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| e.to_string())?;
+        }
+        "lz4" => {
+            lz4_flex::frame::FrameDecoder::new(data)
+                .take(limit + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| e.to_string())?;
+        }
+        "xz" => {
+            let mut sink = LimitedSink {
+                out: &mut out,
+                limit,
+            };
+            lzma_rs::xz_decompress(&mut std::io::BufReader::new(data), &mut sink)
+                .map_err(|e| e.to_string())?;
+        }
+        other => return Err(format!("{other} is not a compression format")),
+    }
+    if out.len() as u64 > limit {
+        return Err(too_big());
+    }
+    Ok(out)
+}
+
+/// A writer that refuses to grow past its limit (the xz decoder writes wherever it is told).
+struct LimitedSink<'a> {
+    out: &'a mut Vec<u8>,
+    limit: u64,
+}
+
+impl std::io::Write for LimitedSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() as u64 + buf.len() as u64 > self.limit {
+            return Err(std::io::Error::other(format!(
+                "decompresses to more than {} bytes",
+                self.limit
+            )));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

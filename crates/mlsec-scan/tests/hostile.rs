@@ -102,8 +102,14 @@ fn unknown_formats_are_not_scanned_never_clean() {
         "{:?}",
         report.coverage
     );
+    // A damaged compressed stream is a partial scan, not a clean one.
     let report = scan_bytes(b"BZh91AY&SY", &ScanOptions::default());
-    assert!(matches!(report.coverage, Coverage::NotScanned(_)));
+    assert!(
+        matches!(report.coverage, Coverage::Partial(_)),
+        "{:?}",
+        report.coverage
+    );
+    assert!(report.findings.iter().any(|f| f.rule == "ARC001"));
 }
 
 #[test]
