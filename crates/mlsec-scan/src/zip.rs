@@ -294,8 +294,13 @@ pub fn list(data: &[u8]) -> ZipListing {
     out
 }
 
-/// The member's bytes, decompressed up to `limit`; `Err` names why not.
-pub fn read(data: &[u8], member: &Member, limit: u64) -> Result<Vec<u8>, String> {
+/// The member's bytes (borrowed when stored, decompressed up to `limit` when deflated); `Err`
+/// names why not.
+pub fn read<'a>(
+    data: &'a [u8],
+    member: &Member,
+    limit: u64,
+) -> Result<std::borrow::Cow<'a, [u8]>, String> {
     let start = usize::try_from(member.data_offset).map_err(|_| "offset out of range")?;
     let end = start
         .checked_add(usize::try_from(member.compressed_size).map_err(|_| "size out of range")?)
@@ -303,7 +308,7 @@ pub fn read(data: &[u8], member: &Member, limit: u64) -> Result<Vec<u8>, String>
         .ok_or("member data runs past the end of the archive")?;
     let raw = &data[start..end];
     match member.method {
-        0 => Ok(raw.to_vec()),
+        0 => Ok(std::borrow::Cow::Borrowed(raw)),
         8 => miniz_oxide::inflate::decompress_to_vec_with_limit(
             raw,
             usize::try_from(limit).unwrap_or(usize::MAX),
@@ -313,7 +318,8 @@ pub fn read(data: &[u8], member: &Member, limit: u64) -> Result<Vec<u8>, String>
                 format!("decompresses to more than {limit} bytes (zip bomb?)")
             }
             other => format!("deflate data is damaged ({other:?})"),
-        }),
+        })
+        .map(std::borrow::Cow::Owned),
         other => Err(format!("compression method {other} is not supported")),
     }
 }
