@@ -280,12 +280,16 @@ fn sarif(results: &[FileResult]) -> serde_json::Value {
     for r in results {
         for f in &r.findings {
             let rule_index = RULES.iter().position(|d| d.id == f.rule);
-            let mut location = json!({
-                "physicalLocation": {
+            // Offsets inside an archive member are not offsets in the file: give a region only
+            // for top-level findings, and name the member as a logical location.
+            let mut location = if f.member.is_empty() {
+                json!({ "physicalLocation": {
                     "artifactLocation": { "uri": r.path },
                     "region": { "byteOffset": f.offset },
-                },
-            });
+                }})
+            } else {
+                json!({ "physicalLocation": { "artifactLocation": { "uri": r.path } } })
+            };
             if !f.member.is_empty() {
                 location["logicalLocations"] =
                     json!([{ "fullyQualifiedName": f.member, "kind": "member" }]);
