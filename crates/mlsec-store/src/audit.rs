@@ -156,6 +156,16 @@ impl Store {
         deep: bool,
     ) -> Result<VerifyReport, StoreError> {
         let checkpoints = self.audit_checkpoints().await?;
+        if let Some(path) = self.inner.sqlite_path.clone() {
+            // SQLite: one read-only statement on a plain connection streams the whole log in a
+            // single read transaction, several times faster than rows through the async pool.
+            let trusted = trusted.clone();
+            return tokio::task::spawn_blocking(move || {
+                verify_sqlite_file(&path, &checkpoints, &trusted, deep)
+            })
+            .await
+            .map_err(|e| StoreError::Inconsistent(format!("verify task failed: {e}")))?;
+        }
         let mut verifier = ChainVerifier::new(trusted, &checkpoints);
         if deep {
             verifier = verifier.deep();
@@ -209,6 +219,74 @@ impl WriteTx {
         self.tx.rollback().await?;
         Ok(())
     }
+}
+
+/// Streams `audit_events` from the SQLite file through the verifier. Reading runs on this thread
+/// while a second thread verifies the previous batch.
+fn verify_sqlite_file(
+    path: &std::path::Path,
+    checkpoints: &[SignedCheckpoint],
+    trusted: &TrustedKeys,
+    deep: bool,
+) -> Result<VerifyReport, StoreError> {
+    use rusqlite::{Connection, OpenFlags};
+    let fail =
+        |e: rusqlite::Error| StoreError::Database(format!("reading `{}`: {e}", path.display()));
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(fail)?;
+    let mut stmt = conn
+        .prepare("SELECT idx, canonical, hash FROM audit_events ORDER BY idx")
+        .map_err(fail)?;
+    let mut rows = stmt.query([]).map_err(fail)?;
+    let (to_verifier, batches) = std::sync::mpsc::sync_channel::<Vec<AuditRecord>>(2);
+    std::thread::scope(|scope| {
+        let verifier = scope.spawn(move || {
+            let mut verifier = ChainVerifier::new(trusted, checkpoints);
+            if deep {
+                verifier = verifier.deep();
+            }
+            for batch in batches {
+                verifier.push_batch(&batch);
+            }
+            verifier.finish()
+        });
+        let mut batch = Vec::with_capacity(PAGE as usize);
+        let mut read = || -> Result<(), StoreError> {
+            while let Some(row) = rows.next().map_err(fail)? {
+                let index: i64 = row.get(0).map_err(fail)?;
+                let canonical: Vec<u8> = row.get(1).map_err(fail)?;
+                let hash = row.get_ref(2).map_err(fail)?;
+                batch.push(AuditRecord {
+                    index: index as u64,
+                    canonical,
+                    // A stored hash of the wrong length or type is tampering: the verifier
+                    // reports it at its index.
+                    hash: hash
+                        .as_blob()
+                        .ok()
+                        .and_then(|b| Digest::from_slice(b).ok())
+                        .unwrap_or(Digest::ZERO),
+                });
+                if batch.len() == PAGE as usize {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(PAGE as usize));
+                    if to_verifier.send(full).is_err() {
+                        break;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = to_verifier.send(std::mem::take(&mut batch));
+            }
+            Ok(())
+        };
+        let result = read();
+        drop(to_verifier);
+        let report = verifier.join().expect("verifier thread does not panic");
+        result.map(|()| report)
+    })
 }
 
 async fn lock_head(

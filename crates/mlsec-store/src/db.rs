@@ -66,6 +66,8 @@ pub(crate) struct Inner {
     pub(crate) signer: Option<Arc<CheckpointSigner>>,
     pub(crate) checkpoint_every: u64,
     pub(crate) target: String,
+    /// The SQLite file, for bulk reads that bypass the pool.
+    pub(crate) sqlite_path: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -125,6 +127,9 @@ impl Store {
                 signer: options.signer,
                 checkpoint_every: options.checkpoint_every,
                 target,
+                sqlite_path: (backend == Backend::Sqlite)
+                    .then(|| sqlite_file_path(&options.url))
+                    .flatten(),
             }),
         };
         migrate::run(&store).await?;
@@ -173,6 +178,17 @@ async fn probe_sqlite(url: &str, target: &str) -> Result<(), StoreError> {
         },
         other => other,
     })
+}
+
+/// The file a `sqlite://PATH?…` URL names (`None` for in-memory databases).
+fn sqlite_file_path(url: &str) -> Option<std::path::PathBuf> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or("");
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
 fn check_sqlite_parent(url: &str, target: &str) -> Result<(), StoreError> {
