@@ -401,16 +401,7 @@ fn scan_zip(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
                     );
                     ctx.partial.push(format!("`{path}` unreadable"));
                 }
-                Err(e) => {
-                    ctx.add(
-                        "ARC001",
-                        Severity::Warning,
-                        format!("member could not be read: {e}"),
-                        &path,
-                        0,
-                    );
-                    ctx.partial.push(format!("`{path}` unreadable"));
-                }
+                Err(e) => unreadable(ctx, &path, &e, m.data_offset),
             }
             continue;
         }
@@ -441,16 +432,7 @@ fn scan_zip(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
         }
         match zip::read(data, m, ctx.options.max_member_bytes) {
             Ok(bytes) => scan_inner(ctx, &bytes, &path, depth + 1),
-            Err(e) => {
-                ctx.add(
-                    "ARC001",
-                    Severity::Warning,
-                    format!("member could not be read: {e}"),
-                    &path,
-                    m.data_offset,
-                );
-                ctx.partial.push(format!("`{path}` unreadable"));
-            }
+            Err(e) => unreadable(ctx, &path, &e, m.data_offset),
         }
     }
 }
@@ -532,6 +514,18 @@ fn scan_tar(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
         count += 1;
         at = start + (size as usize).div_ceil(512) * 512;
     }
+}
+
+/// An archive member whose bytes cannot be had: a finding, and the scan is partial.
+fn unreadable(ctx: &mut Ctx<'_>, path: &str, why: &str, offset: u64) {
+    ctx.add(
+        "ARC001",
+        Severity::Warning,
+        format!("member could not be read: {why}"),
+        path,
+        offset,
+    );
+    ctx.partial.push(format!("`{path}` unreadable"));
 }
 
 fn scan_npy(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {

@@ -192,16 +192,10 @@ fn sqlite_file_path(url: &str) -> Option<std::path::PathBuf> {
 }
 
 fn check_sqlite_parent(url: &str, target: &str) -> Result<(), StoreError> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:")
-        .split('?')
-        .next()
-        .unwrap_or("");
-    if path.is_empty() || path == ":memory:" {
+    let Some(path) = sqlite_file_path(url) else {
         return Ok(());
-    }
-    let path = Path::new(path);
+    };
+    let path = path.as_path();
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
         && !parent.is_dir()
     {

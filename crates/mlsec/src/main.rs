@@ -185,13 +185,7 @@ fn main() -> ExitCode {
             output,
             allow_unscanned,
         };
-        return match scan_cmd::run(args) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("mlsec: {e}");
-                ExitCode::from(e.exit_code())
-            }
-        };
+        return finish(scan_cmd::run(args));
     }
     let result = runtime.block_on(async move {
         match cli.command {
@@ -218,6 +212,11 @@ fn main() -> ExitCode {
             },
         }
     });
+    finish(result)
+}
+
+/// Prints a failed command's error and turns it into its exit code.
+fn finish(result: Result<ExitCode, commands::CliError>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
