@@ -99,6 +99,8 @@ pub fn detect(data: &[u8]) -> &'static str {
         "xz"
     } else if data.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
         "lz4"
+    } else if data.starts_with(b"SQLite format 3\0") {
+        "sqlite"
     } else if data.starts_with(b"GGUF") {
         "gguf"
     } else if data.starts_with(b"\x89HDF\r\n\x1a\n") {
@@ -133,7 +135,8 @@ fn is_plain_text(data: &[u8]) -> bool {
         })
 }
 
-/// Protocol 0/1 pickles have no header; they start with one of a few opcodes and end with STOP.
+/// Protocol 0/1 pickles have no header; they start with one of a few opcodes. Whether the rest
+/// is a pickle is decided by trying (see the `pickle` case of `scan_inner`).
 fn looks_like_old_pickle(data: &[u8]) -> bool {
     matches!(
         data.first(),
@@ -152,7 +155,7 @@ fn looks_like_old_pickle(data: &[u8]) -> bool {
                 | b'X'
                 | b'q'
         )
-    ) && data.contains(&b'.')
+    )
 }
 
 /// Scans one file's bytes.
@@ -229,7 +232,22 @@ fn scan_inner(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
         scan_zip(ctx, data, member, depth);
     }
     match format {
-        "pickle" => scan_pickle_into(ctx, data, member),
+        "pickle" => {
+            let report = scan_pickle(data, &ctx.options.policy, &ctx.options.limits);
+            // Protocol 0/1 pickles have no header, so text-like files can look like one. A
+            // headerless stream that reaches no STOP and yields nothing but its own malformation
+            // is not a pickle (pickle.load would fail on it before doing anything).
+            let headerless = !matches!(data, [0x80, ..]);
+            if headerless
+                && report.pickles == 0
+                && report.findings.iter().all(|f| f.rule == "PKL008")
+            {
+                ctx.not_scanned
+                    .push(format!("{}: unknown format", label(member)));
+            } else {
+                record_pickle(ctx, report, member);
+            }
+        }
         "zip" => scan_zip(ctx, data, member, depth),
         "npy" => scan_npy(ctx, data, member, depth),
         "gzip" => match gunzip(data, ctx.options.max_member_bytes) {
@@ -338,6 +356,10 @@ fn scan_inner(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
             // numbers. The config is found by content (Keras stores it as a JSON attribute), not by
             // parsing HDF5.
         }
+        "sqlite" => ctx.not_scanned.push(format!(
+            "{}: a SQLite database, not a model format",
+            label(member)
+        )),
         "tar" => scan_tar(ctx, data, member, depth),
         _ => ctx
             .not_scanned
@@ -353,6 +375,10 @@ fn keras_findings(ctx: &mut Ctx<'_>, config: &serde_json::Value, member: &str) {
 
 fn scan_pickle_into(ctx: &mut Ctx<'_>, data: &[u8], member: &str) {
     let report = scan_pickle(data, &ctx.options.policy, &ctx.options.limits);
+    record_pickle(ctx, report, member);
+}
+
+fn record_pickle(ctx: &mut Ctx<'_>, report: crate::pickle::PickleReport, member: &str) {
     for mut f in report.findings {
         f.member = member.to_owned();
         ctx.findings.push(f);

@@ -177,3 +177,25 @@ fn pop_past_a_mark_is_an_underflow() {
     );
     assert!(report.incomplete.is_some());
 }
+
+#[test]
+fn text_and_databases_that_resemble_old_pickles_are_not_scanned_not_partial() {
+    let mut sqlite = b"SQLite format 3\0".to_vec();
+    sqlite.extend_from_slice(&[0x10, 0x00, 0x01, 0x01, b'.', 0x40]);
+    for data in [
+        sqlite,
+        b"Some notes.\x01".to_vec(),
+        b"(not a pickle at all.\x02".to_vec(),
+    ] {
+        let report = scan_bytes(&data, &ScanOptions::default());
+        assert!(
+            matches!(report.coverage, Coverage::NotScanned(_)),
+            "{:?}: {:?}",
+            String::from_utf8_lossy(&data),
+            report.coverage
+        );
+    }
+    // A headerless pickle that does something before breaking is still reported.
+    let report = scan_bytes(b"cos\nsystem\n(S'id'\ntR\xff", &ScanOptions::default());
+    assert!(report.findings.iter().any(|f| f.rule == "PKL003"));
+}

@@ -76,6 +76,9 @@ pub struct Config {
     pub database_url: Option<String>,
     pub listen: String,
     pub log_level: String,
+    /// Whether a source set the log level (otherwise CLI commands other than `serve` log only
+    /// warnings, so their output stays readable).
+    pub log_level_explicit: bool,
     pub log_format: LogFormat,
     pub checkpoint_every: u64,
     pub max_upload_bytes: u64,
@@ -176,12 +179,13 @@ impl Config {
                 "`listen` must be an address like 127.0.0.1:8750, got `{listen}`"
             )));
         }
-        let log_level = flags
+        let explicit_level = flags
             .log_level
             .clone()
             .or_else(|| get("MLSEC_LOG_LEVEL"))
-            .or(file.log.level)
-            .unwrap_or_else(|| "info".to_owned());
+            .or(file.log.level);
+        let log_level_explicit = explicit_level.is_some();
+        let log_level = explicit_level.unwrap_or_else(|| "info".to_owned());
         let log_format = match flags
             .log_format
             .clone()
@@ -229,6 +233,7 @@ impl Config {
             database_url,
             listen,
             log_level,
+            log_level_explicit,
             log_format,
             checkpoint_every,
             max_upload_bytes,

@@ -143,7 +143,12 @@ fn main() -> ExitCode {
         flags.listen = listen.clone();
     }
     let config = match config::Config::load(&flags) {
-        Ok(c) => c,
+        Ok(mut c) => {
+            if !c.log_level_explicit && !matches!(cli.command, Command::Serve { .. }) {
+                c.log_level = "warn".to_owned();
+            }
+            c
+        }
         Err(e) => {
             eprintln!("mlsec: configuration error: {e}");
             return ExitCode::from(2);
