@@ -306,3 +306,32 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod false_positive_tests {
+    use super::*;
+
+    /// Module names that merely start like a dangerous one are not caught by its pattern.
+    #[test]
+    fn lookalike_module_names_are_not_denied() {
+        let p = Policy::default_policy();
+        for (m, n) in [
+            ("tests.models", "Net"),
+            ("pipeline", "Stage"),
+            ("dillon", "X"),
+            ("testing_utils", "f"),
+        ] {
+            assert_eq!(p.judge(m, n), GlobalVerdict::Unknown, "{m}.{n}");
+        }
+        for (m, n) in [
+            ("test.support.script_helper", "assert_python_ok"),
+            ("pip._internal", "main"),
+            ("dill._dill", "loads"),
+        ] {
+            assert!(
+                matches!(p.judge(m, n), GlobalVerdict::Denied { .. }),
+                "{m}.{n}"
+            );
+        }
+    }
+}
