@@ -55,31 +55,7 @@ enum Command {
     ///
     /// Exit codes: 0 clean; 1 findings at or above the threshold; 3 some file only partly
     /// scanned; 4 some file not scanned (unsupported format) or nothing to scan.
-    Scan {
-        /// Files or directories (scanned recursively; symbolic links are not followed).
-        paths: Vec<PathBuf>,
-        /// Output: `text`, `json` or `sarif`.
-        #[arg(long, default_value = "text")]
-        format: String,
-        /// Fail on warnings too (globals not on the allow-list).
-        #[arg(long)]
-        strict: bool,
-        /// Lowest severity that fails the scan: info, warning, high, critical.
-        #[arg(long, default_value = "high")]
-        fail_on: String,
-        /// Drop findings of this rule id (repeatable).
-        #[arg(long)]
-        suppress: Vec<String>,
-        /// Extra policy entries (TOML with [[allow]] / [[deny]]).
-        #[arg(long)]
-        policy: Option<PathBuf>,
-        /// Write the report here instead of standard output.
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-        /// Do not fail because some file's format cannot be examined.
-        #[arg(long)]
-        allow_unscanned: bool,
-    },
+    Scan(scan_cmd::ScanArgs),
     /// Store, fetch and verify content-addressed blobs.
     Blob {
         #[command(subcommand)]
@@ -168,28 +144,8 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    if let Command::Scan {
-        paths,
-        format,
-        strict,
-        fail_on,
-        suppress,
-        policy,
-        output,
-        allow_unscanned,
-    } = cli.command
-    {
+    if let Command::Scan(args) = cli.command {
         // A pure library call: no data directory, no runtime, no server.
-        let args = scan_cmd::ScanArgs {
-            paths,
-            format,
-            strict,
-            fail_on,
-            suppress,
-            policy,
-            output,
-            allow_unscanned,
-        };
         return finish(scan_cmd::run(args));
     }
     let result = runtime.block_on(async move {
@@ -207,7 +163,7 @@ fn main() -> ExitCode {
                     commands::audit_export(&config, &format, output).await
                 }
             },
-            Command::Scan { .. } => unreachable!("handled above"),
+            Command::Scan(_) => unreachable!("handled above"),
             Command::Blob { command } => match command {
                 BlobCommand::Put { files } => commands::blob_put(&config, files).await,
                 BlobCommand::Get { digest, output } => {

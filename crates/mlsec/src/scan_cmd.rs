@@ -17,14 +17,31 @@ use serde_json::json;
 
 use crate::commands::CliError;
 
+/// Arguments of `mlsec scan` (its help text is on the `Scan` command in `main.rs`).
+#[derive(clap::Args)]
 pub struct ScanArgs {
+    /// Files or directories (scanned recursively; symbolic links are not followed).
     pub paths: Vec<PathBuf>,
+    /// Output: `text`, `json` or `sarif`.
+    #[arg(long, default_value = "text")]
     pub format: String,
+    /// Fail on warnings too (globals not on the allow-list).
+    #[arg(long)]
     pub strict: bool,
+    /// Lowest severity that fails the scan: info, warning, high, critical.
+    #[arg(long, default_value = "high")]
     pub fail_on: String,
+    /// Drop findings of this rule id (repeatable).
+    #[arg(long)]
     pub suppress: Vec<String>,
+    /// Extra policy entries (TOML with [[allow]] / [[deny]]).
+    #[arg(long)]
     pub policy: Option<PathBuf>,
+    /// Write the report here instead of standard output.
+    #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Do not fail because some file's format cannot be examined.
+    #[arg(long)]
     pub allow_unscanned: bool,
 }
 
