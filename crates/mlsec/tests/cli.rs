@@ -98,7 +98,9 @@ fn kill_9_during_writes_loses_nothing_acknowledged() {
 
     let acknowledged = Arc::new(Mutex::new(Vec::<Digest>::new()));
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let deadline = Instant::now() + Duration::from_millis(1500);
+    // Kill once a burst is well under way: after 50 acknowledged uploads (or 30 s, whichever
+    // comes first), so the test does not depend on how fast this machine is.
+    let deadline = Instant::now() + Duration::from_secs(30);
     runtime.block_on(async {
         let client = reqwest::Client::new();
         let mut tasks = Vec::new();
@@ -128,7 +130,9 @@ fn kill_9_during_writes_loses_nothing_acknowledged() {
                 }
             }));
         }
-        tokio::time::sleep_until(deadline.into()).await;
+        while acknowledged.lock().unwrap().len() < 50 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         served.child.kill().unwrap(); // SIGKILL
         served.child.wait().unwrap();
         for t in tasks {
