@@ -98,7 +98,7 @@ pub fn read_jsonl(reader: impl BufRead) -> Result<ParsedExport, ExportReadError>
         if n == 0 {
             break;
         }
-        let text = trim_ascii(&line);
+        let text = line.trim_ascii();
         if text.is_empty() {
             continue;
         }
@@ -160,10 +160,6 @@ fn read_bounded_line(reader: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::R
             return Ok(total);
         }
     }
-}
-
-fn trim_ascii(bytes: &[u8]) -> &[u8] {
-    bytes.trim_ascii()
 }
 
 fn epoch_millis(time: &str) -> i64 {

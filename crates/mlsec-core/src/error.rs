@@ -20,6 +20,8 @@ pub enum CoreError {
     Integrity { digest: String, actual: String },
     #[error("server key: {0}")]
     Key(String),
+    #[error("data directory: {0}")]
+    DataDir(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -34,7 +36,7 @@ impl CoreError {
             CoreError::NotFound { .. } => ErrorCode::NotFound,
             CoreError::Conflict(_) => ErrorCode::Conflict,
             CoreError::Integrity { .. } => ErrorCode::IntegrityViolation,
-            CoreError::Key(_) => ErrorCode::Internal,
+            CoreError::Key(_) | CoreError::DataDir(_) => ErrorCode::Internal,
             CoreError::Store(e) => match e {
                 StoreError::NotFound { .. } => ErrorCode::NotFound,
                 StoreError::AlreadyExists { .. } => ErrorCode::AlreadyExists,

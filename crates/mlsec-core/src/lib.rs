@@ -2,6 +2,7 @@
 //! audit event committed in the same transaction as the change. Handlers and CLI commands are
 //! thin callers of [`Mlsec`].
 
+mod audit_log;
 mod blobs;
 mod error;
 mod keys;

@@ -146,7 +146,7 @@ pub(crate) fn now_millis() -> i64 {
 /// Creates the data directory readable by its owner only.
 fn prepare_data_dir(dir: &Path) -> Result<(), CoreError> {
     let io_err = |action: &str, e: std::io::Error| {
-        CoreError::Key(format!("{action} `{}`: {e}", dir.display()))
+        CoreError::DataDir(format!("{action} `{}`: {e}", dir.display()))
     };
     if !dir.exists() {
         std::fs::create_dir_all(dir).map_err(|e| io_err("create data directory", e))?;

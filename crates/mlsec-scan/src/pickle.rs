@@ -150,7 +150,6 @@ pub fn scan_pickle(data: &[u8], policy: &Policy, limits: &Limits) -> PickleRepor
         base: 0,
     };
     loop {
-        let start = m.pos;
         m.stack.clear();
         m.marks.clear();
         m.memo.clear();
@@ -160,7 +159,7 @@ pub fn scan_pickle(data: &[u8], policy: &Policy, limits: &Limits) -> PickleRepor
                 m.report.pickles += 1;
             }
             Stop::Malformed(why) => {
-                m.incomplete(start, why);
+                m.incomplete(why);
                 break;
             }
             Stop::Limit(why) => {
@@ -225,13 +224,12 @@ impl Machine<'_> {
         });
     }
 
-    fn incomplete(&mut self, at: usize, why: String) {
+    fn incomplete(&mut self, why: String) {
         let message = format!(
             "malformed pickle (scan stopped at byte {}): {why}",
             self.pos
         );
         self.report.incomplete = Some(message.clone());
-        let _ = at;
         self.push_finding("PKL008", Severity::Warning, message, self.pos as u64);
     }
 

@@ -280,7 +280,7 @@ fn scan_inner(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
             }
         }
         "bzip2" | "xz" | "lz4" => {
-            let what = detect(data);
+            let what = format;
             match decompress(what, data, ctx.options.max_member_bytes) {
                 Ok(inner) => scan_inner(ctx, &inner, &format!("{member}|{what}"), depth + 1),
                 Err(e) => {
@@ -297,7 +297,7 @@ fn scan_inner(ctx: &mut Ctx<'_>, data: &[u8], member: &str, depth: usize) {
             }
         }
         "onnx" | "tf-savedmodel" => {
-            let found = if detect(data) == "onnx" {
+            let found = if format == "onnx" {
                 crate::onnx::check_onnx(data)
             } else {
                 crate::onnx::check_saved_model(data)

@@ -128,7 +128,8 @@ pub fn list(data: &[u8]) -> ZipListing {
     let mut out = ZipListing::default();
     // --- central directory view ---
     let mut central: Vec<Member> = Vec::new();
-    match find_eocd(data) {
+    let eocd_found = find_eocd(data);
+    match eocd_found {
         None => out.problems.push((
             "ZIP001",
             "no end-of-central-directory record: members found by local headers only".into(),
@@ -241,7 +242,7 @@ pub fn list(data: &[u8]) -> ZipListing {
     }
     for (offset, name, method, csize, usize_, data_offset) in local_offsets {
         if !central.iter().any(|m| m.local_header_offset == offset) {
-            if find_eocd(data).is_some() {
+            if eocd_found.is_some() {
                 out.problems.push((
                     "ZIP004",
                     format!("member `{name}` at byte {offset} is not in the central directory: hidden from loaders that read the directory, seen by those that walk local headers"),

@@ -18,6 +18,24 @@ impl Server {
     fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
+
+    /// A request to `path` carrying the admin token.
+    fn authed(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new()
+            .request(method, self.url(path))
+            .bearer_auth(&self.token)
+    }
+
+    /// GET `path` with the admin token and decode the JSON answer.
+    async fn get_json(&self, path: &str) -> Value {
+        self.authed(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
 }
 
 async fn start(database_url: Option<String>, max_upload_bytes: u64) -> Server {
@@ -174,23 +192,12 @@ async fn every_secured_route_refuses_missing_and_bad_tokens() {
 #[tokio::test]
 async fn blob_round_trip_is_audited_with_the_request_id() {
     for s in servers(1 << 20).await {
-        let c = client();
-        let auth = format!("Bearer {}", s.token);
-        let who: Value = c
-            .get(s.url("/api/v1/whoami"))
-            .header("authorization", &auth)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let who: Value = s.get_json("/api/v1/whoami").await;
         assert_eq!(who["id"], "admin");
 
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-        let put = c
-            .post(s.url("/api/v1/blobs"))
-            .header("authorization", &auth)
+        let put = s
+            .authed(reqwest::Method::POST, "/api/v1/blobs")
             .header("x-request-id", "req-42")
             .body(data.clone())
             .send()
@@ -203,9 +210,8 @@ async fn blob_round_trip_is_audited_with_the_request_id() {
         assert_eq!(digest, mlsec_types::Digest::of(&data).to_string());
         assert_eq!(body["size"], 300_000);
 
-        let again = c
-            .post(s.url("/api/v1/blobs"))
-            .header("authorization", &auth)
+        let again = s
+            .authed(reqwest::Method::POST, "/api/v1/blobs")
             .body(data.clone())
             .send()
             .await
@@ -213,29 +219,19 @@ async fn blob_round_trip_is_audited_with_the_request_id() {
         assert_eq!(again.status(), StatusCode::OK);
         assert_eq!(again.json::<Value>().await.unwrap()["created"], false);
 
-        let got = c
-            .get(s.url(&format!("/api/v1/blobs/{digest}")))
-            .header("authorization", &auth)
+        let got = s
+            .authed(reqwest::Method::GET, &format!("/api/v1/blobs/{digest}"))
             .send()
             .await
             .unwrap();
         assert_eq!(got.status(), StatusCode::OK);
         assert_eq!(got.bytes().await.unwrap().as_ref(), data.as_slice());
 
-        let v: Value = c
-            .get(s.url(&format!("/api/v1/blobs/{digest}/verify")))
-            .header("authorization", &auth)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = s.get_json(&format!("/api/v1/blobs/{digest}/verify")).await;
         assert_eq!(v["intact"], true);
 
-        let bad = c
-            .get(s.url("/api/v1/blobs/sha256:xyz"))
-            .header("authorization", &auth)
+        let bad = s
+            .authed(reqwest::Method::GET, "/api/v1/blobs/sha256:xyz")
             .send()
             .await
             .unwrap();
@@ -245,15 +241,7 @@ async fn blob_round_trip_is_audited_with_the_request_id() {
             "invalid_digest"
         );
 
-        let events: Value = c
-            .get(s.url("/api/v1/audit/events?action=blob.put"))
-            .header("authorization", &auth)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let events: Value = s.get_json("/api/v1/audit/events?action=blob.put").await;
         let events = events.as_array().unwrap();
         assert_eq!(events.len(), 2);
         let first = &events[1]["event"];
@@ -262,15 +250,7 @@ async fn blob_round_trip_is_audited_with_the_request_id() {
         assert_eq!(first["resource"], format!("blob:{digest}"));
         assert_eq!(first["details"]["new"], true);
 
-        let report: Value = c
-            .get(s.url("/api/v1/audit/verify"))
-            .header("authorization", &auth)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let report: Value = s.get_json("/api/v1/audit/verify").await;
         assert_eq!(report["failures"].as_array().unwrap().len(), 0, "{report}");
     }
 }
@@ -306,11 +286,8 @@ async fn oversized_upload_is_refused_and_leaves_nothing() {
 #[tokio::test]
 async fn corrupted_blob_on_disk_fails_verification() {
     let s = start(None, 1 << 20).await;
-    let c = client();
-    let auth = format!("Bearer {}", s.token);
-    let body: Value = c
-        .post(s.url("/api/v1/blobs"))
-        .header("authorization", &auth)
+    let body: Value = s
+        .authed(reqwest::Method::POST, "/api/v1/blobs")
         .body("model weights")
         .send()
         .await
@@ -324,9 +301,11 @@ async fn corrupted_blob_on_disk_fails_verification() {
         "swapped weights",
     )
     .unwrap();
-    let resp = c
-        .get(s.url(&format!("/api/v1/blobs/{digest}/verify")))
-        .header("authorization", &auth)
+    let resp = s
+        .authed(
+            reqwest::Method::GET,
+            &format!("/api/v1/blobs/{digest}/verify"),
+        )
         .send()
         .await
         .unwrap();

@@ -1,5 +1,6 @@
 use axum::Json;
 use axum::extract::{Query, State};
+use mlsec_core::audit::{SignedCheckpoint, VerifyReport};
 use mlsec_core::store::AuditQuery;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -35,20 +36,16 @@ pub struct EventEntry {
     responses((status = 200, body = Vec<EventEntry>), (status = 401, body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
-    Authenticated(_ctx): Authenticated,
+    Authenticated(ctx): Authenticated,
     Query(q): Query<EventsQuery>,
 ) -> Result<Json<Vec<EventEntry>>, ApiError> {
-    let records = state
-        .core
-        .store()
-        .audit_search(&AuditQuery {
-            actor: q.actor,
-            action: q.action,
-            before: q.before,
-            limit: q.limit.unwrap_or(100),
-        })
-        .await
-        .map_err(mlsec_core::CoreError::from)?;
+    let query = AuditQuery {
+        actor: q.actor,
+        action: q.action,
+        before: q.before,
+        limit: q.limit.unwrap_or(100),
+    };
+    let records = state.core.audit_events(&ctx, &query).await?;
     let entries = records
         .into_iter()
         .map(|r| EventEntry {
@@ -65,15 +62,9 @@ pub async fn events(
     responses((status = 200, body = Vec<Object>), (status = 401, body = ErrorBody)))]
 pub async fn checkpoints(
     State(state): State<AppState>,
-    Authenticated(_ctx): Authenticated,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let cps = state
-        .core
-        .store()
-        .audit_checkpoints()
-        .await
-        .map_err(mlsec_core::CoreError::from)?;
-    Ok(Json(serde_json::to_value(cps).unwrap_or_default()))
+    Authenticated(ctx): Authenticated,
+) -> Result<Json<Vec<SignedCheckpoint>>, ApiError> {
+    Ok(Json(state.core.audit_checkpoints(&ctx).await?))
 }
 
 /// Verifies the whole chain and every checkpoint against the server key.
@@ -82,13 +73,7 @@ pub async fn checkpoints(
         (status = 401, body = ErrorBody)))]
 pub async fn verify(
     State(state): State<AppState>,
-    Authenticated(_ctx): Authenticated,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let report = state
-        .core
-        .store()
-        .verify_audit(state.core.trusted_keys())
-        .await
-        .map_err(mlsec_core::CoreError::from)?;
-    Ok(Json(serde_json::to_value(report).unwrap_or_default()))
+    Authenticated(ctx): Authenticated,
+) -> Result<Json<VerifyReport>, ApiError> {
+    Ok(Json(state.core.verify_audit(&ctx, false).await?))
 }
