@@ -12,6 +12,14 @@ use serde::Serialize;
 
 use crate::error::CoreError;
 use crate::service::{Mlsec, RequestCtx, now_millis};
+use mlsec_policy::{Resource, ResourceType};
+
+fn blob_resource(digest: Option<&Digest>) -> Resource {
+    Resource::new(
+        ResourceType::Blob,
+        digest.map(|d| d.to_string()).unwrap_or_default(),
+    )
+}
 
 /// What a client learns about a stored blob.
 #[derive(Debug, Clone, Serialize)]
@@ -33,6 +41,9 @@ impl Mlsec {
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: std::fmt::Display,
     {
+        // Authorized before a byte is read: a caller without the permission uploads nothing.
+        self.authorize(ctx, "blob.write", &blob_resource(None))
+            .await?;
         let limit = self.inner.config.max_upload_bytes;
         let exceeded = Arc::new(AtomicBool::new(false));
         let flag = exceeded.clone();
@@ -66,6 +77,8 @@ impl Mlsec {
         ctx: &RequestCtx,
         path: &Path,
     ) -> Result<BlobSummary, CoreError> {
+        self.authorize(ctx, "blob.write", &blob_resource(None))
+            .await?;
         let info = self.inner.blobs.put_file(path).await?;
         self.record_blob(ctx, info).await
     }
@@ -89,7 +102,7 @@ impl Mlsec {
                 "blob.put",
                 format!("blob:{}", info.digest),
                 Decision::Allow,
-                "authenticated principal",
+                "stored",
             )
             .with_details(serde_json::json!({ "size": info.size, "new": new_row }));
         w.commit(&[event]).await?;
@@ -101,7 +114,13 @@ impl Mlsec {
     }
 
     /// A recorded blob's bytes and size.
-    pub async fn open_blob(&self, digest: &Digest) -> Result<(ByteStream, u64), CoreError> {
+    pub async fn open_blob(
+        &self,
+        ctx: &RequestCtx,
+        digest: &Digest,
+    ) -> Result<(ByteStream, u64), CoreError> {
+        self.authorize(ctx, "blob.read", &blob_resource(Some(digest)))
+            .await?;
         let row = self
             .inner
             .store
@@ -116,7 +135,9 @@ impl Mlsec {
     }
 
     /// Re-hashes a stored blob against its digest.
-    pub async fn verify_blob(&self, digest: &Digest) -> Result<u64, CoreError> {
+    pub async fn verify_blob(&self, ctx: &RequestCtx, digest: &Digest) -> Result<u64, CoreError> {
+        self.authorize(ctx, "blob.read", &blob_resource(Some(digest)))
+            .await?;
         let outcome = self.inner.blobs.verify(digest).await?;
         match outcome {
             VerifyOutcome::Intact { size } => Ok(size),

@@ -9,6 +9,10 @@ pub enum CoreError {
     #[error("permission denied: {0}")]
     PermissionDenied(String),
     #[error("{0}")]
+    SecondFactorRequired(String),
+    #[error("too many failed attempts; try again in {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: i64 },
+    #[error("{0}")]
     InvalidRequest(String),
     #[error("upload exceeds the limit of {limit} bytes")]
     TooLarge { limit: u64 },
@@ -31,6 +35,8 @@ impl CoreError {
         match self {
             CoreError::Unauthenticated => ErrorCode::Unauthenticated,
             CoreError::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            CoreError::SecondFactorRequired(_) => ErrorCode::SecondFactorRequired,
+            CoreError::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
             CoreError::InvalidRequest(_) => ErrorCode::InvalidRequest,
             CoreError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
             CoreError::NotFound { .. } => ErrorCode::NotFound,

@@ -20,6 +20,8 @@ pub struct ServerKey {
     pub public_path: PathBuf,
     /// Whether this call generated the key.
     pub created: bool,
+    /// Symmetric key for secrets that must stay usable (TOTP keys), derived from the server key.
+    pub sealing_key: [u8; 32],
 }
 
 /// Loads the key from `dir`, generating it on first use.
@@ -68,6 +70,13 @@ pub fn load_or_create_server_key(dir: &Path) -> Result<ServerKey, CoreError> {
         Err(e) => return Err(key_err("read", e)),
     };
     let signer = CheckpointSigner::from_secret_bytes(&secret);
+    let sealing_key = {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(b"mlsec/seal/v1\0");
+        h.update(secret);
+        h.finalize().into()
+    };
     let public_hex = hex::encode(signer.verifying_key().as_bytes());
     if fs::read_to_string(&public_path)
         .map(|t| t.trim().to_owned())
@@ -82,6 +91,7 @@ pub fn load_or_create_server_key(dir: &Path) -> Result<ServerKey, CoreError> {
         secret_path,
         public_path,
         created,
+        sealing_key,
     })
 }
 

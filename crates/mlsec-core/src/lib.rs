@@ -2,17 +2,32 @@
 //! audit event committed in the same transaction as the change. Handlers and CLI commands are
 //! thin callers of [`Mlsec`].
 
+mod access;
 mod audit_log;
 mod blobs;
 mod error;
+mod identity;
 mod keys;
+pub mod qr;
+mod secrets;
 mod service;
+mod sessions;
 mod tokens;
 
 pub use blobs::BlobSummary;
 pub use error::CoreError;
+pub use identity::{
+    CreatedToken, GrantView, MfaStatus, NewPrincipal, NewToken, PolicyView, PrincipalView,
+    TokenView, TotpEnrolment, check_principal_id,
+};
 pub use keys::{PUBLIC_FILE, SECRET_FILE, ServerKey, load_or_create_server_key, read_public_key};
-pub use service::{BlobBackend, CoreConfig, InitOutcome, Mlsec, Principal, RequestCtx};
+pub use mlsec_policy as policy;
+pub use secrets::{MIN_PASSWORD_CHARS, TOTP_STEP_SECONDS};
+pub use service::{
+    AccessConfig, BlobBackend, Clock, CoreConfig, Credential, InitOutcome, Mlsec, Principal,
+    RequestCtx,
+};
+pub use sessions::{CSRF_HEADER, LoginRequest, NewSession, SESSION_COOKIE};
 pub use tokens::{ApiToken, TOKEN_PREFIX};
 
 pub use mlsec_audit as audit;

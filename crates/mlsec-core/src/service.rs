@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use mlsec_audit::{AuditEvent, Decision, TrustedKeys};
 use mlsec_store::{
-    BlobStore, LocalBlobStore, PrincipalRow, S3Config, Store, StoreOptions, TokenRow,
+    BlobStore, GrantRow, LocalBlobStore, PrincipalRow, S3Config, Store, StoreOptions, TokenRow,
 };
 use mlsec_types::{Actor, ActorKind};
 use time::OffsetDateTime;
 
 use crate::error::CoreError;
 use crate::keys::{ServerKey, load_or_create_server_key};
-use crate::tokens::{self, ApiToken};
+use crate::tokens::ApiToken;
 
 /// Settings the use cases need; the binary builds this from file, environment and flags.
 #[derive(Debug, Clone)]
@@ -23,6 +23,80 @@ pub struct CoreConfig {
     pub checkpoint_every: u64,
     pub max_upload_bytes: u64,
     pub blob_backend: BlobBackend,
+    pub access: AccessConfig,
+    /// Where time comes from (a manual clock in tests of expiry, lockout and TOTP).
+    pub clock: Clock,
+}
+
+/// Settings of authentication and brute-force protection.
+#[derive(Debug, Clone)]
+pub struct AccessConfig {
+    /// How long a console session lives.
+    pub session_ttl_secs: i64,
+    /// How long a console step-up counts as a fresh second factor.
+    pub step_up_secs: i64,
+    /// Failures of one account (passwords and codes) before it locks.
+    pub account_failures_before_lock: i64,
+    /// Failures from one source address before it locks.
+    pub source_failures_before_lock: i64,
+    /// First lock; it doubles with each further failure, up to `max_lock_secs`.
+    pub first_lock_secs: i64,
+    pub max_lock_secs: i64,
+    /// Failures older than this are forgotten.
+    pub failure_window_secs: i64,
+    /// How often a replica checks whether another one changed credentials, grants or policy.
+    pub epoch_check_ms: i64,
+    /// Default lifetime of a new API token.
+    pub token_ttl_days: i64,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            session_ttl_secs: 12 * 3600,
+            step_up_secs: 5 * 60,
+            account_failures_before_lock: 5,
+            source_failures_before_lock: 20,
+            first_lock_secs: 1,
+            max_lock_secs: 15 * 60,
+            failure_window_secs: 15 * 60,
+            epoch_check_ms: 1000,
+            token_ttl_days: 90,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, from the system or from a hand-moved clock.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    manual: Option<Arc<std::sync::atomic::AtomicI64>>,
+}
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock { manual: None }
+    }
+
+    /// A clock that only moves when told to.
+    pub fn manual(start_millis: i64) -> Self {
+        Clock {
+            manual: Some(Arc::new(std::sync::atomic::AtomicI64::new(start_millis))),
+        }
+    }
+
+    pub fn now_millis(&self) -> i64 {
+        match &self.manual {
+            Some(t) => t.load(std::sync::atomic::Ordering::SeqCst),
+            None => now_millis(),
+        }
+    }
+
+    /// Moves a manual clock forward (no effect on the system clock).
+    pub fn advance_millis(&self, ms: i64) {
+        if let Some(t) = &self.manual {
+            t.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 /// Where blobs live.
@@ -43,6 +117,8 @@ impl CoreConfig {
             checkpoint_every: 1000,
             max_upload_bytes: 64 << 30,
             blob_backend: BlobBackend::Local,
+            access: AccessConfig::default(),
+            clock: Clock::system(),
         }
     }
 }
@@ -78,11 +154,36 @@ impl Principal {
     }
 }
 
-/// Who is asking, and under which request id.
+/// How the caller proved who it is.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// Nothing yet (a login in progress): holds no grants.
+    Anonymous,
+    /// The operator at the server's terminal, holding the data directory.
+    Local,
+    /// An API token, with the limits it carries.
+    Token {
+        id: String,
+        restriction: Arc<mlsec_policy::TokenRestriction>,
+    },
+    /// A console session.
+    Session {
+        id_hash: Vec<u8>,
+        stepped_up_at: Option<i64>,
+    },
+}
+
+/// Who is asking, how, from where, and under which request id.
 #[derive(Debug, Clone)]
 pub struct RequestCtx {
     pub principal: Principal,
     pub request_id: Option<String>,
+    pub credential: Credential,
+    /// A one-time code (TOTP or recovery) presented with the request, used only if the action
+    /// needs a fresh second factor.
+    pub second_factor: Option<String>,
+    /// The client address, for brute-force limits and the audit log.
+    pub source: Option<String>,
 }
 
 impl RequestCtx {
@@ -90,7 +191,49 @@ impl RequestCtx {
         RequestCtx {
             principal: Principal::local_operator(),
             request_id: None,
+            credential: Credential::Local,
+            second_factor: None,
+            source: None,
         }
+    }
+
+    /// A request from `principal` with `credential` (the server's extractor builds these).
+    pub fn new(principal: Principal, credential: Credential) -> Self {
+        RequestCtx {
+            principal,
+            request_id: None,
+            credential,
+            second_factor: None,
+            source: None,
+        }
+    }
+
+    /// A caller that has not authenticated (logging in).
+    pub fn anonymous() -> Self {
+        RequestCtx::new(
+            Principal {
+                id: "anonymous".into(),
+                kind: ActorKind::Anonymous,
+                display_name: "anonymous".into(),
+                token_id: None,
+            },
+            Credential::Anonymous,
+        )
+    }
+
+    pub fn with_request_id(mut self, id: Option<String>) -> Self {
+        self.request_id = id;
+        self
+    }
+
+    pub fn with_second_factor(mut self, code: Option<String>) -> Self {
+        self.second_factor = code;
+        self
+    }
+
+    pub fn with_source(mut self, source: Option<String>) -> Self {
+        self.source = source;
+        self
     }
 
     pub(crate) fn event(
@@ -137,6 +280,8 @@ pub(crate) struct Inner {
     pub(crate) config: CoreConfig,
     pub(crate) key_created: bool,
     pub(crate) public_key_path: PathBuf,
+    pub(crate) sealing_key: [u8; 32],
+    pub(crate) access: crate::access::AccessState,
 }
 
 pub(crate) fn now_millis() -> i64 {
@@ -186,6 +331,7 @@ impl Mlsec {
             signer,
             public_path,
             created,
+            sealing_key,
             ..
         } = load_or_create_server_key(&config.data_dir)?;
         let trusted = TrustedKeys::new().with(signer.verifying_key());
@@ -210,6 +356,8 @@ impl Mlsec {
                 config,
                 key_created: created,
                 public_key_path: public_path,
+                sealing_key,
+                access: crate::access::AccessState::new(),
             }),
         })
     }
@@ -250,6 +398,8 @@ impl Mlsec {
                 display_name: "Administrator".into(),
                 disabled: false,
                 created_at: now,
+                password_hash: None,
+                deleted_at: None,
             })
             .await?;
             w.insert_token(&TokenRow {
@@ -261,17 +411,27 @@ impl Mlsec {
                 expires_at: None,
                 revoked_at: None,
                 last_used_at: None,
+                read_only: false,
+                resources: None,
             })
             .await?;
-            let ctx = RequestCtx {
-                principal: Principal {
+            w.insert_grant(&GrantRow {
+                principal_id: "admin".into(),
+                role: "admin".into(),
+                scope: "server".into(),
+                created_at: now,
+                created_by: "system".into(),
+            })
+            .await?;
+            let ctx = RequestCtx::new(
+                Principal {
                     id: "system".into(),
                     kind: ActorKind::System,
                     display_name: "system".into(),
                     token_id: None,
                 },
-                request_id: None,
-            };
+                Credential::Local,
+            );
             w.commit(&[
                 ctx.event(
                     "principal.create",
@@ -286,6 +446,13 @@ impl Mlsec {
                     "first start",
                 )
                 .with_details(serde_json::json!({ "principal": "admin" })),
+                ctx.event(
+                    "role.grant",
+                    "principal:admin",
+                    Decision::Allow,
+                    "first start",
+                )
+                .with_details(serde_json::json!({ "role": "admin", "scope": "server" })),
             ])
             .await?;
             admin_token = Some(token.secret_text);
@@ -295,76 +462,6 @@ impl Mlsec {
             key_created: self.inner.key_created,
             public_key_path: self.inner.public_key_path.clone(),
             admin_token,
-        })
-    }
-
-    /// Resolves a bearer token to its principal. Every failure is an audit event.
-    pub async fn authenticate(
-        &self,
-        bearer: Option<&str>,
-        request_id: Option<String>,
-    ) -> Result<Principal, CoreError> {
-        let deny = |resource: String, reason: &str| {
-            AuditEvent::new(
-                OffsetDateTime::now_utc(),
-                Actor::anonymous(),
-                "auth.authenticate",
-                resource,
-                Decision::Deny,
-                reason,
-            )
-            .with_request_id(request_id.clone())
-        };
-        let Some(presented) = bearer else {
-            // Requests without any credentials are refused without an audit event: they are
-            // scanners and health probes, and would drown the log.
-            return Err(CoreError::Unauthenticated);
-        };
-        let Some((id, hash)) = tokens::parse(presented) else {
-            self.inner
-                .store
-                .append_audit(&[deny("token:malformed".into(), "malformed token")])
-                .await?;
-            return Err(CoreError::Unauthenticated);
-        };
-        let resource = format!("token:{id}");
-        let now = now_millis();
-        let token = self.inner.store.token(id).await?;
-        let problem = match &token {
-            None => Some("unknown token"),
-            Some(t) if !tokens::hashes_match(&t.secret_hash, &hash) => Some("wrong secret"),
-            Some(t) if t.revoked_at.is_some() => Some("token revoked"),
-            Some(t) if t.expires_at.is_some_and(|e| e <= now) => Some("token expired"),
-            Some(_) => None,
-        };
-        if let Some(reason) = problem {
-            self.inner
-                .store
-                .append_audit(&[deny(resource, reason)])
-                .await?;
-            return Err(CoreError::Unauthenticated);
-        }
-        let token = token.expect("checked above");
-        let principal = self.inner.store.principal(&token.principal_id).await?;
-        let Some(principal) = principal.filter(|p| !p.disabled) else {
-            self.inner
-                .store
-                .append_audit(&[deny(resource, "principal disabled or deleted")])
-                .await?;
-            return Err(CoreError::Unauthenticated);
-        };
-        // Last-used is refreshed at most once a minute to keep reads free of writes.
-        if token.last_used_at.is_none_or(|t| now - t > 60_000) {
-            self.inner.store.touch_token(&token.id, now).await?;
-        }
-        Ok(Principal {
-            kind: match principal.kind.as_str() {
-                "service_account" => ActorKind::ServiceAccount,
-                _ => ActorKind::User,
-            },
-            id: principal.id,
-            display_name: principal.display_name,
-            token_id: Some(token.id),
         })
     }
 

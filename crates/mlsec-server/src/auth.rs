@@ -1,34 +1,103 @@
 //! The authentication extractor: a handler that takes [`Authenticated`] runs only for a request
-//! carrying a valid bearer token. Routes without it are public by design (health, OpenAPI).
+//! carrying a valid bearer token or console session. Routes without it are public by design
+//! (health, OpenAPI, login). Authorization happens in the core, per action and resource.
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use mlsec_core::RequestCtx;
+use axum::http::{HeaderMap, Method, header};
+use mlsec_core::{CSRF_HEADER, RequestCtx, SESSION_COOKIE};
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 
+/// Header carrying a one-time code for actions that need a fresh second factor.
+pub const OTP_HEADER: &str = "x-mlsec-otp";
+
 /// The caller, authenticated, with the request id: the context of every core call.
 pub struct Authenticated(pub RequestCtx);
+
+/// The client address and request id, for routes that authenticate themselves (login).
+pub struct Origin {
+    pub source: Option<String>,
+    pub request_id: Option<String>,
+}
+
+fn source_of(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The session cookie's value, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SESSION_COOKIE).then_some(value.trim())
+        })
+}
+
+impl FromRequestParts<AppState> for Origin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        Ok(Origin {
+            source: source_of(parts),
+            request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
+        })
+    }
+}
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
-        let bearer = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            });
-        let principal = state.core.authenticate(bearer, request_id.clone()).await?;
-        Ok(Authenticated(RequestCtx {
-            principal,
-            request_id,
-        }))
+        let authorization = parts.headers.get(header::AUTHORIZATION);
+        let ctx = if let Some(value) = authorization {
+            // A header that is not text, or not a bearer token, is a bad credential (audited),
+            // not a missing one.
+            let bearer = value
+                .to_str()
+                .ok()
+                .and_then(|v| {
+                    let (scheme, token) = v.split_once(' ')?;
+                    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+                })
+                .unwrap_or("");
+            state.core.authenticate(Some(bearer), request_id).await?
+        } else if let Some(cookie) = session_cookie(&parts.headers) {
+            let changes_state =
+                !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+            state
+                .core
+                .authenticate_session(
+                    cookie,
+                    header_text(&parts.headers, CSRF_HEADER),
+                    changes_state,
+                    request_id,
+                )
+                .await?
+        } else {
+            state.core.authenticate(None, request_id).await?
+        };
+        let otp = header_text(&parts.headers, OTP_HEADER)
+            .filter(|c| c.len() <= 64)
+            .map(str::to_owned);
+        Ok(Authenticated(
+            ctx.with_second_factor(otp).with_source(source_of(parts)),
+        ))
     }
 }

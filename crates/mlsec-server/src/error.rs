@@ -13,6 +13,8 @@ use utoipa::ToSchema;
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// Seconds to wait before retrying (a locked account or address).
+    pub retry_after_secs: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -32,6 +34,7 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 }
@@ -39,6 +42,10 @@ impl ApiError {
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         let code = e.code();
+        let retry_after_secs = match &e {
+            CoreError::TooManyAttempts { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
         if matches!(
             code,
             ErrorCode::Internal | ErrorCode::Unavailable | ErrorCode::StorageFull
@@ -48,6 +55,7 @@ impl From<CoreError> for ApiError {
         ApiError {
             code,
             message: e.public_message(),
+            retry_after_secs,
         }
     }
 }
@@ -66,6 +74,13 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        if let Some(secs) = self.retry_after_secs
+            && let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
+        }
         if self.code == ErrorCode::Unauthenticated {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

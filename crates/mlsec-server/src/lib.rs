@@ -50,9 +50,13 @@ pub async fn serve(
     )
     .await?;
     let app = router(core.clone());
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // The peer address feeds per-source brute-force limits and the audit log.
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     if let Err(e) = served {
         tracing::error!(error = %e, "server stopped with an error");
     }

@@ -17,6 +17,30 @@ use crate::routes;
         routes::audit::events,
         routes::audit::checkpoints,
         routes::audit::verify,
+        routes::identity::list,
+        routes::identity::create,
+        routes::identity::get,
+        routes::identity::update,
+        routes::identity::delete,
+        routes::identity::set_password,
+        routes::identity::list_tokens,
+        routes::identity::create_token,
+        routes::identity::revoke_token,
+        routes::identity::roles,
+        routes::identity::grant_role,
+        routes::identity::revoke_role,
+        routes::identity::mfa_status,
+        routes::identity::mfa_enroll,
+        routes::identity::mfa_confirm,
+        routes::identity::mfa_remove,
+        routes::policy::get,
+        routes::policy::put,
+        routes::policy::check,
+        routes::policy::schema,
+        routes::session::login,
+        routes::session::info,
+        routes::session::step_up,
+        routes::session::logout,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth)
@@ -28,6 +52,7 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
+        // Console sessions (cookie + CSRF header) are accepted wherever the bearer token is.
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),

@@ -1,92 +1,11 @@
 //! The HTTP API against a real server on a loopback port with a real SQLite store in a temp dir
 //! (and PostgreSQL when `MLSEC_TEST_DATABASE_URL` is set).
 
-use std::net::SocketAddr;
+mod common;
 
-use mlsec_core::{CoreConfig, Mlsec};
+use common::{client, servers, start};
 use reqwest::StatusCode;
 use serde_json::Value;
-
-struct Server {
-    addr: SocketAddr,
-    token: String,
-    core: Mlsec,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    /// A request to `path` carrying the admin token.
-    fn authed(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        reqwest::Client::new()
-            .request(method, self.url(path))
-            .bearer_auth(&self.token)
-    }
-
-    /// GET `path` with the admin token and decode the JSON answer.
-    async fn get_json(&self, path: &str) -> Value {
-        self.authed(reqwest::Method::GET, path)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-}
-
-async fn start(database_url: Option<String>, max_upload_bytes: u64) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = CoreConfig::embedded(dir.path().join("data"));
-    config.database_url = database_url;
-    config.max_upload_bytes = max_upload_bytes;
-    let core = Mlsec::open(config).await.unwrap();
-    let token = core.init().await.unwrap().admin_token.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = mlsec_server::router(core.clone());
-    tokio::spawn(async move { axum_serve(listener, app).await });
-    Server {
-        addr,
-        token,
-        core,
-        _dir: dir,
-    }
-}
-
-async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) {
-    axum::serve(listener, app).await.unwrap();
-}
-
-/// Every backend: SQLite always, PostgreSQL (fresh schema) when configured.
-async fn servers(max_upload_bytes: u64) -> Vec<Server> {
-    let mut out = vec![start(None, max_upload_bytes).await];
-    if let Ok(url) = std::env::var("MLSEC_TEST_DATABASE_URL") {
-        let schema = format!("api_{}", uuid::Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(&url).await.unwrap();
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        admin.close().await;
-        let sep = if url.contains('?') { '&' } else { '?' };
-        out.push(
-            start(
-                Some(format!("{url}{sep}options=-c%20search_path%3D{schema}")),
-                max_upload_bytes,
-            )
-            .await,
-        );
-    }
-    out
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::new()
-}
 
 #[tokio::test]
 async fn public_routes_answer_without_credentials() {
@@ -142,7 +61,7 @@ async fn every_secured_route_refuses_missing_and_bad_tokens() {
         for (method, op) in item.as_object().unwrap() {
             if op.get("security").is_none() {
                 assert!(
-                    path == "/healthz" || path == "/readyz",
+                    path == "/healthz" || path == "/readyz" || path == "/api/v1/session/login",
                     "{method} {path} is not secured"
                 );
                 continue;

@@ -9,6 +9,7 @@ pub mod blob;
 mod blob_s3_config;
 mod db;
 mod error;
+mod identity;
 mod migrate;
 mod principals;
 
@@ -22,4 +23,5 @@ pub use blob_s3::S3BlobStore;
 pub use blob_s3_config::S3Config;
 pub use db::{Backend, Store, StoreOptions};
 pub use error::StoreError;
+pub use identity::{GrantRow, PolicyRow, SessionRow, ThrottleRow, TotpRow};
 pub use principals::{BlobRow, PrincipalRow, TokenRow};

@@ -15,6 +15,10 @@ pub struct PrincipalRow {
     pub display_name: String,
     pub disabled: bool,
     pub created_at: i64,
+    /// Argon2id PHC string; `None` for service accounts and users without a console login.
+    pub password_hash: Option<String>,
+    /// Set when the principal was deleted: the row stays so that its id is never reused.
+    pub deleted_at: Option<i64>,
 }
 
 /// A stored API token: only the SHA-256 of its secret, never the secret.
@@ -28,6 +32,9 @@ pub struct TokenRow {
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    pub read_only: bool,
+    /// JSON array of scopes the token is limited to.
+    pub resources: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,20 +45,54 @@ pub struct BlobRow {
     pub created_by: String,
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+const PRINCIPAL_COLUMNS: &str =
+    "id, kind, display_name, disabled, created_at, password_hash, deleted_at";
+const TOKEN_COLUMNS: &str = "id, principal_id, name, secret_hash, created_at, expires_at, revoked_at, last_used_at, read_only, resources";
+
+fn principal_from_row(row: &sqlx::any::AnyRow) -> Result<PrincipalRow, StoreError> {
+    Ok(PrincipalRow {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        display_name: row.try_get("display_name")?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+        created_at: row.try_get("created_at")?,
+        password_hash: row.try_get("password_hash")?,
+        deleted_at: row.try_get("deleted_at")?,
+    })
+}
+
+fn token_from_row(row: &sqlx::any::AnyRow) -> Result<TokenRow, StoreError> {
+    Ok(TokenRow {
+        id: row.try_get("id")?,
+        principal_id: row.try_get("principal_id")?,
+        name: row.try_get("name")?,
+        secret_hash: row.try_get("secret_hash")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        read_only: row.try_get::<i64, _>("read_only")? != 0,
+        resources: row.try_get("resources")?,
+    })
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 impl WriteTx {
     pub async fn insert_principal(&mut self, p: &PrincipalRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO principals (id, kind, display_name, disabled, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO principals (id, kind, display_name, disabled, created_at, password_hash, deleted_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&p.id)
         .bind(&p.kind)
         .bind(&p.display_name)
         .bind(i64::from(p.disabled))
         .bind(p.created_at)
+        .bind(p.password_hash.clone())
+        .bind(p.deleted_at)
         .execute(self.conn())
         .await
         .map_err(|e| {
@@ -69,8 +110,8 @@ impl WriteTx {
 
     pub async fn insert_token(&mut self, t: &TokenRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO api_tokens (id, principal_id, name, secret_hash, created_at, expires_at, revoked_at, last_used_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO api_tokens (id, principal_id, name, secret_hash, created_at, expires_at, revoked_at, last_used_at, read_only, resources)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&t.id)
         .bind(&t.principal_id)
@@ -80,6 +121,8 @@ impl WriteTx {
         .bind(t.expires_at)
         .bind(t.revoked_at)
         .bind(t.last_used_at)
+        .bind(i64::from(t.read_only))
+        .bind(t.resources.clone())
         .execute(self.conn())
         .await?;
         Ok(())
@@ -102,46 +145,46 @@ impl WriteTx {
 }
 
 impl Store {
+    /// The principal, deleted ones included (callers check `deleted_at`).
     pub async fn principal(&self, id: &str) -> Result<Option<PrincipalRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, kind, display_name, disabled, created_at FROM principals WHERE id = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE id = $1"
+        ))
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|row| {
-            Ok(PrincipalRow {
-                id: row.try_get("id")?,
-                kind: row.try_get("kind")?,
-                display_name: row.try_get("display_name")?,
-                disabled: row.try_get::<i64, _>("disabled")? != 0,
-                created_at: row.try_get("created_at")?,
-            })
-        })
-        .transpose()
+        row.map(|r| principal_from_row(&r)).transpose()
+    }
+
+    /// Every principal that is not deleted, by id.
+    pub async fn principals(&self) -> Result<Vec<PrincipalRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE deleted_at IS NULL ORDER BY id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(principal_from_row).collect()
     }
 
     pub async fn token(&self, id: &str) -> Result<Option<TokenRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, principal_id, name, secret_hash, created_at, expires_at, revoked_at, last_used_at
-             FROM api_tokens WHERE id = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"
+        ))
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|row| {
-            Ok(TokenRow {
-                id: row.try_get("id")?,
-                principal_id: row.try_get("principal_id")?,
-                name: row.try_get("name")?,
-                secret_hash: row.try_get("secret_hash")?,
-                created_at: row.try_get("created_at")?,
-                expires_at: row.try_get("expires_at")?,
-                revoked_at: row.try_get("revoked_at")?,
-                last_used_at: row.try_get("last_used_at")?,
-            })
-        })
-        .transpose()
+        row.map(|r| token_from_row(&r)).transpose()
+    }
+
+    /// Every token of a principal, newest first.
+    pub async fn tokens_of(&self, principal_id: &str) -> Result<Vec<TokenRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE principal_id = $1 ORDER BY created_at DESC, id"
+        ))
+        .bind(principal_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(token_from_row).collect()
     }
 
     /// Bookkeeping, not a security decision: not audited, and throttled by the caller.

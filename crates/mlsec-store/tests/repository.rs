@@ -37,7 +37,7 @@ async fn migrations_are_idempotent() {
             .fetch_one(store.pool())
             .await
             .unwrap();
-        assert_eq!(n, 1, "{}", db.name);
+        assert_eq!(n, 2, "{}", db.name);
         assert_eq!(store.audit_head().await.unwrap().0, 1, "{}", db.name);
     }
 }
@@ -241,6 +241,8 @@ async fn principals_and_tokens_round_trip() {
             display_name: "Administrator".into(),
             disabled: false,
             created_at: 5,
+            password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+            deleted_at: None,
         };
         let t = TokenRow {
             id: "0123456789abcdef".into(),
@@ -251,6 +253,8 @@ async fn principals_and_tokens_round_trip() {
             expires_at: None,
             revoked_at: None,
             last_used_at: None,
+            read_only: true,
+            resources: Some(r#"["model:fraud-*"]"#.into()),
         };
         let mut w = store.begin_write().await.unwrap();
         w.insert_principal(&p).await.unwrap();
@@ -270,6 +274,146 @@ async fn principals_and_tokens_round_trip() {
             matches!(err, StoreError::AlreadyExists { .. }),
             "{}: {err}",
             db.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn identity_rows_round_trip() {
+    use mlsec_store::{GrantRow, PolicyRow, SessionRow, ThrottleRow, TotpRow};
+    for db in common::backends(10).await {
+        let store = db.open().await;
+        let name = db.name;
+        let alice = PrincipalRow {
+            id: "alice'; DROP TABLE principals; --".into(),
+            kind: "user".into(),
+            display_name: "Alice".into(),
+            disabled: false,
+            created_at: 1,
+            password_hash: None,
+            deleted_at: None,
+        };
+        let id = alice.id.as_str();
+        let epoch0 = store.identity_epoch().await.unwrap();
+        let mut w = store.begin_write().await.unwrap();
+        w.insert_principal(&alice).await.unwrap();
+        let grant = GrantRow {
+            principal_id: id.into(),
+            role: "viewer".into(),
+            scope: "project:fraud".into(),
+            created_at: 2,
+            created_by: "user:admin".into(),
+        };
+        assert!(w.insert_grant(&grant).await.unwrap());
+        assert!(
+            !w.insert_grant(&grant).await.unwrap(),
+            "{name}: grants are a set"
+        );
+        w.put_totp(&TotpRow {
+            principal_id: id.into(),
+            secret_sealed: vec![1, 2, 3],
+            created_at: 3,
+            confirmed_at: None,
+            last_step: -1,
+        })
+        .await
+        .unwrap();
+        assert!(w.confirm_totp(id, 4).await.unwrap());
+        assert!(w.consume_totp_step(id, 100).await.unwrap());
+        assert!(
+            !w.consume_totp_step(id, 100).await.unwrap(),
+            "{name}: a step is accepted once"
+        );
+        assert!(
+            !w.consume_totp_step(id, 99).await.unwrap(),
+            "{name}: older steps are refused"
+        );
+        w.put_recovery_codes(id, &[vec![7; 32], vec![8; 32]])
+            .await
+            .unwrap();
+        assert!(w.use_recovery_code(id, &[7; 32], 5).await.unwrap());
+        assert!(
+            !w.use_recovery_code(id, &[7; 32], 6).await.unwrap(),
+            "{name}: codes are one-time"
+        );
+        let session = SessionRow {
+            id_hash: vec![9; 32],
+            principal_id: id.into(),
+            csrf_hash: vec![10; 32],
+            created_at: 5,
+            expires_at: 1000,
+            stepped_up_at: None,
+            source: "127.0.0.1".into(),
+        };
+        w.insert_session(&session).await.unwrap();
+        assert!(w.step_up_session(&session.id_hash, 7).await.unwrap());
+        let t = ThrottleRow {
+            failures: 3,
+            last_failure_at: 8,
+            locked_until: 0,
+        };
+        w.put_throttle("account:alice", &t).await.unwrap();
+        w.put_throttle("account:alice", &ThrottleRow { failures: 4, ..t })
+            .await
+            .unwrap();
+        assert_eq!(w.policy_version_in_tx().await.unwrap(), 0);
+        w.insert_policy(&PolicyRow {
+            version: 1,
+            text: "// p".into(),
+            digest: "sha256:x".into(),
+            created_at: 9,
+            created_by: "user:admin".into(),
+        })
+        .await
+        .unwrap();
+        w.bump_identity_epoch().await.unwrap();
+        w.commit(&[event(0)]).await.unwrap();
+
+        assert_eq!(store.identity_epoch().await.unwrap(), epoch0 + 1, "{name}");
+        assert_eq!(store.grants_of(id).await.unwrap(), vec![grant], "{name}");
+        let totp = store.totp(id).await.unwrap().unwrap();
+        assert_eq!(
+            (totp.confirmed_at, totp.last_step),
+            (Some(4), 100),
+            "{name}"
+        );
+        assert_eq!(store.recovery_codes_left(id).await.unwrap(), 1, "{name}");
+        let s = store.session(&session.id_hash).await.unwrap().unwrap();
+        assert_eq!(s.stepped_up_at, Some(7), "{name}");
+        assert_eq!(
+            store
+                .throttle("account:alice")
+                .await
+                .unwrap()
+                .unwrap()
+                .failures,
+            4
+        );
+        assert_eq!(store.active_policy().await.unwrap().unwrap().version, 1);
+
+        let mut w = store.begin_write().await.unwrap();
+        assert!(w.delete_principal(id, 20).await.unwrap());
+        assert!(
+            !w.delete_principal(id, 21).await.unwrap(),
+            "{name}: deleted once"
+        );
+        w.commit(&[event(1)]).await.unwrap();
+        let gone = store.principal(id).await.unwrap().unwrap();
+        assert_eq!((gone.deleted_at, gone.disabled), (Some(20), true), "{name}");
+        assert!(store.grants_of(id).await.unwrap().is_empty());
+        assert!(store.totp(id).await.unwrap().is_none());
+        assert!(store.session(&session.id_hash).await.unwrap().is_none());
+        assert!(
+            store.principals().await.unwrap().is_empty(),
+            "{name}: tombstones are hidden"
+        );
+        let mut w = store.begin_write().await.unwrap();
+        assert!(
+            matches!(
+                w.insert_principal(&alice).await,
+                Err(StoreError::AlreadyExists { .. })
+            ),
+            "{name}: a deleted id is never reused"
         );
     }
 }

@@ -75,7 +75,7 @@ async fn open(config: &Config) -> Result<Mlsec, CliError> {
 }
 
 /// Commands other than `init` and `serve` work on an existing installation only.
-async fn open_existing(config: &Config) -> Result<Mlsec, CliError> {
+pub(crate) async fn open_existing(config: &Config) -> Result<Mlsec, CliError> {
     if !config.data_dir.is_dir() {
         return Err(CliError::Usage(format!(
             "no mlsec data directory at `{}` (run `mlsec init`, or pass --data-dir)",
@@ -284,7 +284,7 @@ pub async fn blob_put(config: &Config, files: Vec<PathBuf>) -> CmdResult {
 pub async fn blob_get(config: &Config, digest: &str, output: PathBuf) -> CmdResult {
     let digest = parse_digest(digest)?;
     let core = open_existing(config).await?;
-    let (mut stream, _) = core.open_blob(&digest).await?;
+    let (mut stream, _) = core.open_blob(&RequestCtx::local(), &digest).await?;
     let copy_err =
         |e: std::io::Error| CliError::Runtime(format!("copying to `{}`: {e}", output.display()));
     let mut out = std::fs::File::create(&output)
@@ -300,7 +300,7 @@ pub async fn blob_get(config: &Config, digest: &str, output: PathBuf) -> CmdResu
 pub async fn blob_verify(config: &Config, digest: &str) -> CmdResult {
     let digest = parse_digest(digest)?;
     let core = open_existing(config).await?;
-    let result = core.verify_blob(&digest).await;
+    let result = core.verify_blob(&RequestCtx::local(), &digest).await;
     core.store().close().await;
     match result {
         Ok(size) => {

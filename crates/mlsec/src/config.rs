@@ -248,6 +248,8 @@ impl Config {
             checkpoint_every: self.checkpoint_every,
             max_upload_bytes: self.max_upload_bytes,
             blob_backend: self.blob_backend.clone(),
+            access: mlsec_core::AccessConfig::default(),
+            clock: mlsec_core::Clock::system(),
         }
     }
 }

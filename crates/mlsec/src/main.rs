@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 a check failed (tampered audit log, corrupt blob); 2 invalid usage or
 //! configuration; 3 an operational error (storage unavailable or full, I/O).
 
+mod access_cmd;
 mod commands;
 mod config;
 mod scan_cmd;
@@ -60,6 +61,31 @@ enum Command {
     Blob {
         #[command(subcommand)]
         command: BlobCommand,
+    },
+    /// Manage users and service accounts.
+    User {
+        #[command(subcommand)]
+        command: access_cmd::UserCommand,
+    },
+    /// Create, list and revoke API tokens.
+    Token {
+        #[command(subcommand)]
+        command: access_cmd::TokenCommand,
+    },
+    /// Grant and revoke roles.
+    Role {
+        #[command(subcommand)]
+        command: access_cmd::RoleCommand,
+    },
+    /// Enrol, confirm and reset second factors (TOTP).
+    Mfa {
+        #[command(subcommand)]
+        command: access_cmd::MfaCommand,
+    },
+    /// Read, replace and test the authorization policy.
+    Policy {
+        #[command(subcommand)]
+        command: access_cmd::PolicyCommand,
     },
 }
 
@@ -171,6 +197,11 @@ fn main() -> ExitCode {
                 }
                 BlobCommand::Verify { digest } => commands::blob_verify(&config, &digest).await,
             },
+            Command::User { command } => access_cmd::user(&config, command).await,
+            Command::Token { command } => access_cmd::token(&config, command).await,
+            Command::Role { command } => access_cmd::role(&config, command).await,
+            Command::Mfa { command } => access_cmd::mfa(&config, command).await,
+            Command::Policy { command } => access_cmd::policy(&config, command).await,
         }
     });
     finish(result)

@@ -159,7 +159,12 @@ fn kill_9_during_writes_loses_nothing_acknowledged() {
         let store = core.store();
         for digest in &acknowledged {
             assert!(store.blob(digest).await.unwrap().is_some(), "{digest} lost");
-            assert!(core.verify_blob(digest).await.is_ok(), "{digest} damaged");
+            assert!(
+                core.verify_blob(&mlsec_core::RequestCtx::local(), digest)
+                    .await
+                    .is_ok(),
+                "{digest} damaged"
+            );
         }
         // Nothing half-written: every recorded blob is whole, and records match events one to one.
         let (events, _) = store.audit_head().await.unwrap();
@@ -408,7 +413,7 @@ fn exported_log_verifies_offline_and_tampering_is_located() {
         let out = mlsec(&data, &["audit", "export", "--format", format]);
         assert!(out.status.success());
         let stdout = text(&out.stdout);
-        assert_eq!(stdout.lines().count(), 7, "{stdout}");
+        assert_eq!(stdout.lines().count(), 8, "{stdout}");
         for line in stdout.lines() {
             match format {
                 "ocsf" => {

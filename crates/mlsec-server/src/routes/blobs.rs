@@ -70,11 +70,11 @@ pub async fn put(
         (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
-    Authenticated(_ctx): Authenticated,
+    Authenticated(ctx): Authenticated,
     Path(digest): Path<String>,
 ) -> Result<Response, ApiError> {
     let digest = parse_digest(&digest)?;
-    let (stream, size) = state.core.open_blob(&digest).await?;
+    let (stream, size) = state.core.open_blob(&ctx, &digest).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
@@ -93,11 +93,11 @@ pub async fn get(
         (status = 422, body = ErrorBody, description = "content no longer matches the digest")))]
 pub async fn verify(
     State(state): State<AppState>,
-    Authenticated(_ctx): Authenticated,
+    Authenticated(ctx): Authenticated,
     Path(digest): Path<String>,
 ) -> Result<Json<BlobVerifyResponse>, ApiError> {
     let digest = parse_digest(&digest)?;
-    let size = state.core.verify_blob(&digest).await?;
+    let size = state.core.verify_blob(&ctx, &digest).await?;
     Ok(Json(BlobVerifyResponse {
         digest: digest.to_string(),
         size,

@@ -1,10 +1,13 @@
 pub mod audit;
 pub mod blobs;
 pub mod health;
+pub mod identity;
+pub mod policy;
+pub mod session;
 pub mod whoami;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::AppState;
 
@@ -19,4 +22,40 @@ pub fn api_v1() -> Router<AppState> {
         .route("/audit/events", get(audit::events))
         .route("/audit/checkpoints", get(audit::checkpoints))
         .route("/audit/verify", get(audit::verify))
+        .route("/principals", get(identity::list).post(identity::create))
+        .route(
+            "/principals/{id}",
+            get(identity::get)
+                .patch(identity::update)
+                .delete(identity::delete),
+        )
+        .route(
+            "/principals/{id}/password",
+            axum::routing::put(identity::set_password),
+        )
+        .route(
+            "/principals/{id}/tokens",
+            get(identity::list_tokens).post(identity::create_token),
+        )
+        .route("/tokens/{token_id}", delete(identity::revoke_token))
+        .route("/roles", get(identity::roles))
+        .route("/principals/{id}/roles", post(identity::grant_role))
+        .route(
+            "/principals/{id}/roles/{role}",
+            delete(identity::revoke_role),
+        )
+        .route(
+            "/principals/{id}/mfa",
+            get(identity::mfa_status)
+                .post(identity::mfa_enroll)
+                .delete(identity::mfa_remove),
+        )
+        .route("/principals/{id}/mfa/confirm", post(identity::mfa_confirm))
+        .route("/policy", get(policy::get).put(policy::put))
+        .route("/policy/check", post(policy::check))
+        .route("/policy/schema", get(policy::schema))
+        .route("/session", get(session::info))
+        .route("/session/login", post(session::login))
+        .route("/session/step-up", post(session::step_up))
+        .route("/session/logout", post(session::logout))
 }
