@@ -234,14 +234,7 @@ impl Mlsec {
             ));
         }
         let password_hash = match new.password {
-            Some(pw) => {
-                secrets::check_password_rules(&pw)?;
-                Some(
-                    tokio::task::spawn_blocking(move || secrets::hash_password(&pw))
-                        .await
-                        .map_err(|e| CoreError::Key(format!("password hash: {e}")))??,
-                )
-            }
+            Some(pw) => Some(secrets::hash_new_password(pw).await?),
             None => None,
         };
         let row = PrincipalRow {
@@ -356,14 +349,7 @@ impl Mlsec {
             ));
         }
         let hash = match password {
-            Some(pw) => {
-                secrets::check_password_rules(&pw)?;
-                Some(
-                    tokio::task::spawn_blocking(move || secrets::hash_password(&pw))
-                        .await
-                        .map_err(|e| CoreError::Key(format!("password hash: {e}")))??,
-                )
-            }
+            Some(pw) => Some(secrets::hash_new_password(pw).await?),
             None => None,
         };
         let mut w = self.store().begin_write().await?;
@@ -841,8 +827,9 @@ impl Mlsec {
         self.view(p).await
     }
 
-    /// The current code of an enrolled factor: for tests and the local operator's CLI only.
-    #[doc(hidden)]
+    /// The current code of a factor. Test support only: it is compiled in with the
+    /// `test-support` feature, never into the shipped binary.
+    #[cfg(feature = "test-support")]
     pub async fn current_totp_code(
         &self,
         principal_id: &str,

@@ -45,6 +45,14 @@ pub(crate) fn hash_password(password: &str) -> Result<String, CoreError> {
         .map_err(|e| CoreError::Key(format!("password hash: {e}")))
 }
 
+/// Checks the rules and hashes on a blocking thread (Argon2 takes tens of milliseconds of CPU).
+pub(crate) async fn hash_new_password(password: String) -> Result<String, CoreError> {
+    check_password_rules(&password)?;
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| CoreError::Key(format!("password hash: {e}")))?
+}
+
 /// A hash of a random password, verified against when the account does not exist, so that
 /// "no such user" and "wrong password" take the same time.
 pub(crate) fn dummy_password_hash() -> &'static str {

@@ -134,9 +134,12 @@ impl Mlsec {
         req: LoginRequest<'_>,
     ) -> Result<NewSession, CoreError> {
         const ACTION: &str = "session.login";
-        if req.principal.len() > 256 || req.password.len() > secrets::MAX_PASSWORD_BYTES {
+        if req.password.len() > secrets::MAX_PASSWORD_BYTES {
             return Err(CoreError::InvalidRequest("credentials are too long".into()));
         }
+        // An id that cannot name an account is refused before any hashing, and leaves no
+        // throttle row behind (attackers cannot fill the table with junk keys).
+        crate::identity::check_principal_id(req.principal)?;
         self.check_not_locked(ctx, req.principal, ACTION).await?;
         let account = self
             .store()
@@ -247,6 +250,19 @@ impl Mlsec {
             let ok =
                 csrf.is_some_and(|c| same_hash(&secrets::sha256(c.as_bytes()), &session.csrf_hash));
             if !ok {
+                let event = mlsec_audit::AuditEvent::new(
+                    time::OffsetDateTime::now_utc(),
+                    mlsec_types::Actor {
+                        kind: kind_of(&owner.kind),
+                        id: owner.id.clone(),
+                    },
+                    "auth.csrf",
+                    format!("principal:{}", owner.id),
+                    AuditDecision::Deny,
+                    "session request without its CSRF token",
+                )
+                .with_request_id(request_id.clone());
+                self.store().append_audit(&[event]).await?;
                 return Err(CoreError::PermissionDenied(format!(
                     "state-changing requests with a session need the `{CSRF_HEADER}` header from login"
                 )));
