@@ -1,0 +1,140 @@
+//! A dataset check: schema, drift and poisoning signals of a version against the last approved
+//! one, and the verdict recorded on the version.
+
+use serde::{Deserialize, Serialize};
+
+use crate::drift::{self, DriftOptions, DriftReport};
+use crate::error::DataError;
+use crate::poison::{self, PoisonOptions, PoisonReport};
+use crate::profile::DatasetProfile;
+use crate::read::TableSource;
+use crate::schema::{DataSchema, SchemaViolation};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Passed,
+    Failed,
+}
+
+/// What a check is configured to fail on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckOptions {
+    pub drift: DriftOptions,
+    pub poison: PoisonOptions,
+    /// Fail when any single column drifts (by default only dataset drift fails).
+    pub fail_on_column_drift: bool,
+}
+
+/// One side of a check.
+pub struct CheckInput<'a> {
+    pub label: String,
+    pub profile: &'a DatasetProfile,
+    pub sources: &'a [TableSource],
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    pub dataset: String,
+    pub current: String,
+    /// `None` for a first version: only the schema applies.
+    pub reference: Option<String>,
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    pub warnings: Vec<String>,
+    pub current_rows: u64,
+    pub reference_rows: u64,
+    pub violations: Vec<SchemaViolation>,
+    pub drift: Option<DriftReport>,
+    pub poison: Option<PoisonReport>,
+}
+
+pub fn run(
+    dataset: &str,
+    current: CheckInput<'_>,
+    reference: Option<CheckInput<'_>>,
+    schema: &DataSchema,
+    options: &CheckOptions,
+) -> Result<CheckOutcome, DataError> {
+    let mut reasons = Vec::new();
+    let mut warnings = Vec::new();
+    let (violations, drift, poison) = match &reference {
+        None => (poison::enforce_schema(current.sources, schema)?, None, None),
+        Some(r) => {
+            let analysis = poison::analyse(
+                r.sources,
+                r.profile,
+                current.sources,
+                schema,
+                &options.poison,
+            )?;
+            let drift = drift::compare(r.profile, current.profile, &options.drift);
+            (analysis.violations, Some(drift), Some(analysis.poison))
+        }
+    };
+    for v in &violations {
+        reasons.push(format!(
+            "schema: `{}` {}: {} ({} rows)",
+            v.column,
+            kind_text(v),
+            v.detail,
+            v.count
+        ));
+    }
+    if let Some(d) = &drift {
+        if d.dataset_drift {
+            reasons.push(format!(
+                "drift: {} of {} columns drifted (share {:.2} ≥ {})",
+                d.drifted_columns, d.tested_columns, d.drift_share, d.options.drift_share
+            ));
+        }
+        for c in d.drifted() {
+            let text = format!(
+                "drift: `{}` {} = {:.4} (threshold {})",
+                c.column,
+                c.test.map_or("", |t| t.label()),
+                c.score,
+                c.threshold
+            );
+            if options.fail_on_column_drift {
+                reasons.push(text);
+            } else if !d.dataset_drift {
+                warnings.push(text);
+            }
+        }
+    }
+    if let Some(p) = &poison {
+        for s in p.fired() {
+            reasons.push(format!(
+                "poisoning: {} score {:.4} > threshold {:.4}: {}",
+                s.id, s.score, s.threshold, s.detail
+            ));
+        }
+    }
+    Ok(CheckOutcome {
+        dataset: dataset.to_owned(),
+        current: current.label,
+        reference: reference.as_ref().map(|r| r.label.clone()),
+        verdict: if reasons.is_empty() {
+            Verdict::Passed
+        } else {
+            Verdict::Failed
+        },
+        reasons,
+        warnings,
+        current_rows: current.profile.rows,
+        reference_rows: reference.as_ref().map_or(0, |r| r.profile.rows),
+        violations,
+        drift,
+        poison,
+    })
+}
+
+fn kind_text(v: &SchemaViolation) -> String {
+    serde_json::to_value(v.kind)
+        .ok()
+        .and_then(|x| x.as_str().map(str::to_owned))
+        .unwrap_or_default()
+        .replace('_', " ")
+}

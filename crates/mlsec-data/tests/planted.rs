@@ -1,0 +1,206 @@
+//! The synthetic generator plants drift and poisoning; every planted effect must be found and
+//! nothing else flagged.
+
+use std::path::Path;
+
+use mlsec_data::check::{self, CheckInput, CheckOptions, Verdict};
+use mlsec_data::synth::{self, Plant, Spec};
+use mlsec_data::{DataSchema, DatasetProfile, TableFormat, TableSource};
+
+const ROWS: usize = 20_000;
+
+fn source(dir: &Path, name: &str, batch: &arrow::array::RecordBatch) -> TableSource {
+    let path = dir.join(name);
+    synth::write(batch, &path).unwrap();
+    TableSource::new(path, name, TableFormat::Parquet)
+}
+
+struct Outcome {
+    fired: Vec<String>,
+    drifted: Vec<String>,
+    violations: usize,
+    verdict: Verdict,
+    signal_rows: std::collections::BTreeMap<String, Vec<u64>>,
+}
+
+fn run(plant: &Plant, seed: u64) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec::labelled(ROWS);
+    let reference = synth::generate(&spec, 1, &Plant::default(), None);
+    let current = synth::generate(&spec, seed, plant, Some(&reference));
+    let rs = [source(dir.path(), "ref.parquet", &reference)];
+    let cs = [source(dir.path(), "cur.parquet", &current)];
+    let (rp, _) = DatasetProfile::from_sources(&rs).unwrap();
+    let (cp, _) = DatasetProfile::from_sources(&cs).unwrap();
+    let schema = DataSchema::infer(&rp);
+    assert_eq!(schema.label.as_deref(), Some("label"));
+    assert_eq!(schema.source.as_deref(), Some("source"));
+    let outcome = check::run(
+        "synthetic",
+        CheckInput {
+            label: "synthetic@2".into(),
+            profile: &cp,
+            sources: &cs,
+        },
+        Some(CheckInput {
+            label: "synthetic@1".into(),
+            profile: &rp,
+            sources: &rs,
+        }),
+        &schema,
+        &CheckOptions::default(),
+    )
+    .unwrap();
+    let poison = outcome.poison.as_ref().unwrap();
+    for s in &poison.signals {
+        eprintln!(
+            "{:>22} fired={} score={:.5} threshold={:.5} rows={}",
+            s.id, s.fired, s.score, s.threshold, s.row_count
+        );
+    }
+    let drift = outcome.drift.as_ref().unwrap();
+    for c in &drift.columns {
+        eprintln!(
+            "{:>8} {:?} {:.4} drifted={}",
+            c.column, c.test, c.score, c.drifted
+        );
+    }
+    for v in &outcome.violations {
+        eprintln!("violation {} {:?} {}", v.column, v.kind, v.count);
+    }
+    Outcome {
+        fired: poison.fired().map(|s| s.id.clone()).collect(),
+        drifted: drift.drifted().map(|c| c.column.clone()).collect(),
+        violations: outcome.violations.len(),
+        verdict: outcome.verdict,
+        signal_rows: poison
+            .signals
+            .iter()
+            .map(|s| (s.id.clone(), s.rows.clone()))
+            .collect(),
+    }
+}
+
+#[test]
+fn a_fresh_sample_of_the_same_process_flags_nothing() {
+    for seed in [2, 3] {
+        let o = run(&Plant::default(), seed);
+        assert!(o.fired.is_empty(), "seed {seed}: {:?}", o.fired);
+        assert!(o.drifted.is_empty(), "seed {seed}: {:?}", o.drifted);
+        assert_eq!(o.violations, 0);
+        assert_eq!(o.verdict, Verdict::Passed);
+    }
+}
+
+#[test]
+fn planted_drift_is_found_in_that_column_only() {
+    let o = run(
+        &Plant {
+            drift: Some((3, 0.5)),
+            ..Plant::default()
+        },
+        2,
+    );
+    assert_eq!(o.drifted, vec!["f3".to_string()]);
+    assert!(o.fired.is_empty(), "{:?}", o.fired);
+}
+
+#[test]
+fn injected_duplicates_are_found_with_their_rows() {
+    let o = run(
+        &Plant {
+            duplicates: 0.02,
+            ..Plant::default()
+        },
+        2,
+    );
+    assert_eq!(o.fired, vec!["exact_duplicates".to_string()]);
+    let rows = &o.signal_rows["exact_duplicates"];
+    assert!(
+        rows.iter().all(|&r| r >= ROWS as u64),
+        "only appended copies are flagged"
+    );
+    assert_eq!(rows.len(), 400);
+}
+
+#[test]
+fn flipped_labels_are_found_with_their_rows() {
+    let o = run(
+        &Plant {
+            label_flips: 0.01,
+            ..Plant::default()
+        },
+        2,
+    );
+    assert_eq!(o.fired, vec!["label_conflicts".to_string()]);
+    let rows = &o.signal_rows["label_conflicts"];
+    assert!(rows.iter().all(|&r| r >= ROWS as u64), "{rows:?}");
+    assert!(rows.len() >= 190, "{} of 200 flips found", rows.len());
+}
+
+#[test]
+fn a_shifted_class_is_found() {
+    let o = run(
+        &Plant {
+            class_shift: Some((2, 1.0)),
+            ..Plant::default()
+        },
+        2,
+    );
+    assert!(
+        o.fired.contains(&"class_feature_shift".to_string()),
+        "{:?}",
+        o.fired
+    );
+    assert!(
+        o.fired.iter().all(|f| f == "class_feature_shift"),
+        "{:?}",
+        o.fired
+    );
+    assert!(o.drifted.iter().all(|c| c == "f2"), "{:?}", o.drifted);
+}
+
+#[test]
+fn a_jump_from_one_source_is_found() {
+    let o = run(
+        &Plant {
+            source_jump: 0.3,
+            ..Plant::default()
+        },
+        2,
+    );
+    assert!(
+        o.fired.contains(&"source_jump".to_string()),
+        "{:?}",
+        o.fired
+    );
+    // A new source value is also outside the inferred category domain.
+    assert!(
+        o.fired
+            .iter()
+            .all(|f| f == "source_jump" || f == "out_of_schema"),
+        "{:?}",
+        o.fired
+    );
+    let rows = &o.signal_rows["source_jump"];
+    assert!(rows.iter().all(|&r| r >= ROWS as u64));
+}
+
+#[test]
+fn injected_outliers_are_found() {
+    let o = run(
+        &Plant {
+            outliers: 0.01,
+            ..Plant::default()
+        },
+        2,
+    );
+    assert!(
+        o.fired.contains(&"multivariate_outliers".to_string()),
+        "{:?}",
+        o.fired
+    );
+    let rows = &o.signal_rows["multivariate_outliers"];
+    let planted = rows.iter().filter(|&&r| r >= ROWS as u64).count();
+    assert!(planted >= 195, "{planted} of 200 outliers");
+}
