@@ -347,6 +347,21 @@ impl Mlsec {
         Ok(engine.decide(&subject, action, resource, mfa))
     }
 
+    /// Whether the caller may do `action` on `resource`, without recording anything: for
+    /// filtering listings to what the caller may see (a listing is not an attempt).
+    pub(crate) async fn authorize_quiet(&self, ctx: &RequestCtx, action_name: &str, resource: &Resource) -> bool {
+        if matches!(ctx.credential, Credential::Local) {
+            return true;
+        }
+        let Ok(action) = mlsec_policy::action_named(action_name) else {
+            return false;
+        };
+        self.decide(ctx, action, resource, false)
+            .await
+            .map(|d| d.allowed)
+            .unwrap_or(false)
+    }
+
     /// Authorizes `action` on `resource` for the caller, or records the denial and refuses.
     ///
     /// When the only obstacle is a missing second factor, a console session's recent step-up

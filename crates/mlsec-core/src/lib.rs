@@ -5,6 +5,7 @@
 mod access;
 mod audit_log;
 mod blobs;
+mod datasets;
 mod error;
 mod identity;
 mod keys;
@@ -15,6 +16,11 @@ mod sessions;
 mod tokens;
 
 pub use blobs::BlobSummary;
+pub use datasets::{
+    AddedVersion, CheckSummary, CheckView, CheckoutView, DatasetSummaryView, DatasetVersionDetail,
+    DatasetVersionView, FileView, StagedFile, VerifyView, VersionRef, check_dataset_name,
+};
+pub use mlsec_data as data;
 pub use error::CoreError;
 pub use identity::{
     CreatedToken, GrantView, MfaStatus, NewPrincipal, NewToken, PolicyView, PrincipalView,

@@ -32,6 +32,13 @@ impl TableFormat {
     /// Detects a tabular file by its first bytes, then by its name; `None` for other files
     /// (images, model weights, text), which are versioned but not profiled.
     pub fn detect(path: &Path) -> Result<Option<TableFormat>, DataError> {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_owned();
+        TableFormat::detect_named(path, &name)
+    }
+
+    /// Detects the format of the bytes at `path` that are known by the name `name` (a blob
+    /// store keeps bytes under their digest, without the extension).
+    pub fn detect_named(path: &Path, name: &str) -> Result<Option<TableFormat>, DataError> {
         let mut head = [0u8; 8];
         let mut file = File::open(path).map_err(|e| DataError::io("open", path, e))?;
         let n = read_up_to(&mut file, &mut head).map_err(|e| DataError::io("read", path, e))?;
@@ -41,11 +48,7 @@ impl TableFormat {
         if n >= 6 && &head[..6] == b"ARROW1" {
             return Ok(Some(TableFormat::Arrow));
         }
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let name = name.to_ascii_lowercase();
         Ok(if name.ends_with(".csv") || name.ends_with(".tsv") {
             Some(TableFormat::Csv)
         } else if name.ends_with(".jsonl") || name.ends_with(".ndjson") {

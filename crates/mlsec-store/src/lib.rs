@@ -7,6 +7,7 @@
 mod audit;
 pub mod blob;
 mod blob_s3_config;
+mod datasets;
 mod db;
 mod error;
 mod identity;
@@ -21,6 +22,7 @@ pub use blob::{BlobInfo, BlobStore, BlobWriter, ByteStream, LocalBlobStore, Veri
 #[cfg(feature = "s3")]
 pub use blob_s3::S3BlobStore;
 pub use blob_s3_config::S3Config;
+pub use datasets::{DatasetCheckRow, DatasetFileRow, DatasetRow, DatasetVersionRow};
 pub use db::{Backend, Store, StoreOptions};
 pub use error::StoreError;
 pub use identity::{GrantRow, PolicyRow, SessionRow, ThrottleRow, TotpRow};

@@ -25,6 +25,11 @@ const SQLITE: &[Migration] = &[
         name: "identity",
         sql: include_str!("../migrations/sqlite/0002_identity.sql"),
     },
+    Migration {
+        version: 3,
+        name: "datasets",
+        sql: include_str!("../migrations/sqlite/0003_datasets.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -37,6 +42,11 @@ const POSTGRES: &[Migration] = &[
         version: 2,
         name: "identity",
         sql: include_str!("../migrations/postgres/0002_identity.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "datasets",
+        sql: include_str!("../migrations/postgres/0003_datasets.sql"),
     },
 ];
 

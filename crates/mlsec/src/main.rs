@@ -6,6 +6,7 @@
 mod access_cmd;
 mod commands;
 mod config;
+mod data_cmd;
 mod scan_cmd;
 
 use std::path::PathBuf;
@@ -86,6 +87,11 @@ enum Command {
     Policy {
         #[command(subcommand)]
         command: access_cmd::PolicyCommand,
+    },
+    /// Version, verify, check and restore datasets.
+    Data {
+        #[command(subcommand)]
+        command: data_cmd::DataCommand,
     },
 }
 
@@ -202,6 +208,7 @@ fn main() -> ExitCode {
             Command::Role { command } => access_cmd::role(&config, command).await,
             Command::Mfa { command } => access_cmd::mfa(&config, command).await,
             Command::Policy { command } => access_cmd::policy(&config, command).await,
+            Command::Data { command } => data_cmd::data(&config, command).await,
         }
     });
     finish(result)
