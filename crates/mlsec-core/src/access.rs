@@ -349,7 +349,12 @@ impl Mlsec {
 
     /// Whether the caller may do `action` on `resource`, without recording anything: for
     /// filtering listings to what the caller may see (a listing is not an attempt).
-    pub(crate) async fn authorize_quiet(&self, ctx: &RequestCtx, action_name: &str, resource: &Resource) -> bool {
+    pub(crate) async fn authorize_quiet(
+        &self,
+        ctx: &RequestCtx,
+        action_name: &str,
+        resource: &Resource,
+    ) -> bool {
         if matches!(ctx.credential, Credential::Local) {
             return true;
         }

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use mlsec_audit::Decision;
 use mlsec_data::check::{self, CheckInput, CheckOptions, CheckOutcome, Verdict};
 use mlsec_data::manifest::{self, WalkedFile};
-use mlsec_data::{DataError, DataSchema, DatasetProfile, FileEntry, Manifest, ManifestDiff, TableFormat, TableSource};
+use mlsec_data::{
+    DataError, DataSchema, DatasetProfile, FileEntry, Manifest, ManifestDiff, TableFormat,
+    TableSource,
+};
 use mlsec_policy::{Resource, ResourceType};
 use mlsec_store::{BlobRow, DatasetCheckRow, DatasetFileRow, DatasetVersionRow};
 use mlsec_types::Digest;
@@ -37,7 +40,9 @@ pub fn check_dataset_name(name: &str) -> Result<(), CoreError> {
             !part.is_empty()
                 && part != "."
                 && part != ".."
-                && part.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         });
     if ok {
         Ok(())
@@ -74,13 +79,20 @@ impl VersionRef {
         match version {
             None => Ok(VersionRef::Latest(name.to_owned())),
             Some(v) => match v.strip_prefix("sha256:") {
-                Some(hex) => Ok(VersionRef::Digest(Some(name.to_owned()), parse_digest(hex)?)),
+                Some(hex) => Ok(VersionRef::Digest(
+                    Some(name.to_owned()),
+                    parse_digest(hex)?,
+                )),
                 None => v
                     .parse::<i64>()
                     .ok()
                     .filter(|n| *n >= 1)
                     .map(|n| VersionRef::Number(name.to_owned(), n))
-                    .ok_or_else(|| CoreError::InvalidRequest(format!("version `{v}`: expected a number ≥ 1 or sha256:<hex>"))),
+                    .ok_or_else(|| {
+                        CoreError::InvalidRequest(format!(
+                            "version `{v}`: expected a number ≥ 1 or sha256:<hex>"
+                        ))
+                    }),
             },
         }
     }
@@ -228,14 +240,23 @@ impl Mlsec {
         let ns = self.now() as i128 * 1_000_000;
         time::OffsetDateTime::from_unix_timestamp_nanos(ns)
             .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_default()
     }
 
     /// Resolves a reference to a stored version.
-    pub async fn resolve_dataset_version(&self, reference: &VersionRef) -> Result<DatasetVersionRow, CoreError> {
+    pub async fn resolve_dataset_version(
+        &self,
+        reference: &VersionRef,
+    ) -> Result<DatasetVersionRow, CoreError> {
         let store = &self.inner.store;
-        let not_found = |id: String| CoreError::NotFound { what: "dataset version", id };
+        let not_found = |id: String| CoreError::NotFound {
+            what: "dataset version",
+            id,
+        };
         let (name, number) = match reference {
             VersionRef::Number(name, n) => (name.clone(), *n),
             VersionRef::Latest(name) => {
@@ -244,8 +265,13 @@ impl Mlsec {
                 (name.clone(), newest.number)
             }
             VersionRef::Digest(name, digest) => {
-                let hits = store.dataset_versions_with_digest(&digest.to_string()).await?;
-                let hits: Vec<_> = hits.into_iter().filter(|(n, _)| name.as_ref().is_none_or(|x| x == n)).collect();
+                let hits = store
+                    .dataset_versions_with_digest(&digest.to_string())
+                    .await?;
+                let hits: Vec<_> = hits
+                    .into_iter()
+                    .filter(|(n, _)| name.as_ref().is_none_or(|x| x == n))
+                    .collect();
                 match hits.as_slice() {
                     [] => return Err(not_found(digest.to_string())),
                     [(n, v)] => (n.clone(), *v),
@@ -274,23 +300,34 @@ impl Mlsec {
         source: &str,
     ) -> Result<AddedVersion, CoreError> {
         check_dataset_name(name)?;
-        self.authorize(ctx, "dataset.write", &resource(name)).await?;
+        self.authorize(ctx, "dataset.write", &resource(name))
+            .await?;
         let root = root.to_path_buf();
         let walked = tokio::task::spawn_blocking(move || manifest::walk(&root))
             .await
             .map_err(|e| CoreError::InvalidRequest(format!("walk: {e}")))??;
         if walked.is_empty() {
-            return Err(CoreError::InvalidRequest("nothing to add: no regular files".into()));
+            return Err(CoreError::InvalidRequest(
+                "nothing to add: no regular files".into(),
+            ));
         }
         let (files, new_bytes) = self.ingest_files(walked).await?;
-        let staged = files.into_iter().map(|(path, sha256, _)| StagedFile { path, sha256 }).collect();
-        let mut added = self.record_dataset_version(ctx, name, staged, message, source).await?;
+        let staged = files
+            .into_iter()
+            .map(|(path, sha256, _)| StagedFile { path, sha256 })
+            .collect();
+        let mut added = self
+            .record_dataset_version(ctx, name, staged, message, source)
+            .await?;
         added.new_bytes = new_bytes;
         Ok(added)
     }
 
     /// Hashes and stores files in parallel; each file is checked not to have changed meanwhile.
-    async fn ingest_files(&self, walked: Vec<WalkedFile>) -> Result<(Vec<(String, Digest, u64)>, u64), CoreError> {
+    async fn ingest_files(
+        &self,
+        walked: Vec<WalkedFile>,
+    ) -> Result<(Vec<(String, Digest, u64)>, u64), CoreError> {
         use rayon::prelude::*;
         if let Some(local) = self.inner.local_blobs.clone() {
             let result = tokio::task::spawn_blocking(move || {
@@ -314,7 +351,10 @@ impl Mlsec {
             .await
             .map_err(|e| CoreError::InvalidRequest(format!("ingest: {e}")))??;
             let new_bytes = result.iter().filter(|r| r.3).map(|r| r.2).sum();
-            return Ok((result.into_iter().map(|(p, d, s, _)| (p, d, s)).collect(), new_bytes));
+            return Ok((
+                result.into_iter().map(|(p, d, s, _)| (p, d, s)).collect(),
+                new_bytes,
+            ));
         }
         let mut out = Vec::with_capacity(walked.len());
         let mut new_bytes = 0;
@@ -346,17 +386,30 @@ impl Mlsec {
         source: &str,
     ) -> Result<AddedVersion, CoreError> {
         check_dataset_name(name)?;
-        self.authorize(ctx, "dataset.write", &resource(name)).await?;
+        self.authorize(ctx, "dataset.write", &resource(name))
+            .await?;
         if files.is_empty() {
-            return Err(CoreError::InvalidRequest("a version needs at least one file".into()));
+            return Err(CoreError::InvalidRequest(
+                "a version needs at least one file".into(),
+            ));
         }
-        self.record_dataset_version(ctx, name, files, message, source).await
+        self.record_dataset_version(ctx, name, files, message, source)
+            .await
     }
 
     /// Copies blobs to local files when the blob store is remote.
-    async fn materialize(&self, files: &[(String, Digest)]) -> Result<(Vec<(String, PathBuf)>, Option<tempdir::TempDir>), CoreError> {
+    async fn materialize(
+        &self,
+        files: &[(String, Digest)],
+    ) -> Result<(Vec<(String, PathBuf)>, Option<tempdir::TempDir>), CoreError> {
         if let Some(local) = &self.inner.local_blobs {
-            return Ok((files.iter().map(|(p, d)| (p.clone(), local.path(d))).collect(), None));
+            return Ok((
+                files
+                    .iter()
+                    .map(|(p, d)| (p.clone(), local.path(d)))
+                    .collect(),
+                None,
+            ));
         }
         let tmp = tempdir::TempDir::new(&self.inner.config.data_dir.join("tmp"))
             .map_err(|e| CoreError::DataDir(format!("temporary directory: {e}")))?;
@@ -370,7 +423,8 @@ impl Mlsec {
                 .map_err(|e| CoreError::DataDir(format!("{}: {e}", target.display())))?;
             let mut stream = self.inner.blobs.get(digest).await?;
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| CoreError::DataDir(format!("read blob {digest}: {e}")))?;
+                let chunk =
+                    chunk.map_err(|e| CoreError::DataDir(format!("read blob {digest}: {e}")))?;
                 file.write_all(&chunk)
                     .await
                     .map_err(|e| CoreError::DataDir(format!("{}: {e}", target.display())))?;
@@ -382,18 +436,22 @@ impl Mlsec {
 
     async fn table_sources(&self, files: &[(String, Digest)]) -> Result<Materialized, CoreError> {
         let (paths, temp) = self.materialize(files).await?;
-        let sources = tokio::task::spawn_blocking(move || -> Result<Vec<TableSource>, DataError> {
-            let mut out = Vec::new();
-            for (name, path) in paths {
-                if let Some(format) = TableFormat::detect_named(&path, &name)? {
-                    out.push(TableSource::new(path, name, format));
+        let sources =
+            tokio::task::spawn_blocking(move || -> Result<Vec<TableSource>, DataError> {
+                let mut out = Vec::new();
+                for (name, path) in paths {
+                    if let Some(format) = TableFormat::detect_named(&path, &name)? {
+                        out.push(TableSource::new(path, name, format));
+                    }
                 }
-            }
-            Ok(out)
+                Ok(out)
+            })
+            .await
+            .map_err(|e| CoreError::InvalidRequest(format!("detect: {e}")))??;
+        Ok(Materialized {
+            sources,
+            _temp: temp,
         })
-        .await
-        .map_err(|e| CoreError::InvalidRequest(format!("detect: {e}")))??;
-        Ok(Materialized { sources, _temp: temp })
     }
 
     async fn record_dataset_version(
@@ -405,35 +463,71 @@ impl Mlsec {
         source: &str,
     ) -> Result<AddedVersion, CoreError> {
         if message.len() > 4096 || source.len() > 1024 {
-            return Err(CoreError::InvalidRequest("message or source is too long".into()));
+            return Err(CoreError::InvalidRequest(
+                "message or source is too long".into(),
+            ));
         }
         // Every file must be stored; sizes come from the blob records, not from the caller.
         let mut entries = Vec::with_capacity(files.len());
         for f in &files {
             let size = match &self.inner.local_blobs {
-                Some(local) => std::fs::metadata(local.path(&f.sha256)).map(|m| m.len()).ok(),
+                Some(local) => std::fs::metadata(local.path(&f.sha256))
+                    .map(|m| m.len())
+                    .ok(),
                 None => self.inner.store.blob(&f.sha256).await?.map(|b| b.size),
             };
-            let size = size.ok_or_else(|| CoreError::NotFound { what: "blob", id: f.sha256.to_string() })?;
-            entries.push(FileEntry { path: f.path.clone(), size, sha256: f.sha256, format: None, rows: None });
+            let size = size.ok_or_else(|| CoreError::NotFound {
+                what: "blob",
+                id: f.sha256.to_string(),
+            })?;
+            entries.push(FileEntry {
+                path: f.path.clone(),
+                size,
+                sha256: f.sha256,
+                format: None,
+                rows: None,
+            });
         }
         let manifest = Manifest::new(entries)?;
         let digest = manifest.digest();
-        if let Some(existing) = self.inner.store.dataset_versions_with_digest(&digest.to_string()).await?.into_iter().find(|(n, _)| n == name) {
-            let row = self.inner.store.dataset_version(name, existing.1).await?.expect("listed version exists");
-            return Ok(AddedVersion { version: (&row).into(), created: false, schema_inferred: false, new_bytes: 0 });
+        if let Some(existing) = self
+            .inner
+            .store
+            .dataset_versions_with_digest(&digest.to_string())
+            .await?
+            .into_iter()
+            .find(|(n, _)| n == name)
+        {
+            let row = self
+                .inner
+                .store
+                .dataset_version(name, existing.1)
+                .await?
+                .expect("listed version exists");
+            return Ok(AddedVersion {
+                version: (&row).into(),
+                created: false,
+                schema_inferred: false,
+                new_bytes: 0,
+            });
         }
 
         // Profile the tabular files (CPU-bound: off the async threads).
-        let pairs: Vec<(String, Digest)> = manifest.files.iter().map(|f| (f.path.clone(), f.sha256)).collect();
+        let pairs: Vec<(String, Digest)> = manifest
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.sha256))
+            .collect();
         let materialized = self.table_sources(&pairs).await?;
         let sources = materialized.sources.clone();
-        let profiled = tokio::task::spawn_blocking(move || -> Result<Option<(DatasetProfile, Vec<u64>)>, DataError> {
-            if sources.is_empty() {
-                return Ok(None);
-            }
-            DatasetProfile::from_sources(&sources).map(Some)
-        })
+        let profiled = tokio::task::spawn_blocking(
+            move || -> Result<Option<(DatasetProfile, Vec<u64>)>, DataError> {
+                if sources.is_empty() {
+                    return Ok(None);
+                }
+                DatasetProfile::from_sources(&sources).map(Some)
+            },
+        )
         .await
         .map_err(|e| CoreError::InvalidRequest(format!("profile: {e}")))??;
         let mut manifest = manifest;
@@ -451,14 +545,33 @@ impl Mlsec {
         let by = ctx.principal.actor().to_string();
         let mut w = self.inner.store.begin_write().await?;
         let dataset = w.lock_dataset(name, now, &by).await?;
-        if let Some(n) = w.dataset_version_with_digest(name, &digest.to_string()).await? {
+        if let Some(n) = w
+            .dataset_version_with_digest(name, &digest.to_string())
+            .await?
+        {
             w.rollback().await?;
-            let row = self.inner.store.dataset_version(name, n).await?.expect("version exists");
-            return Ok(AddedVersion { version: (&row).into(), created: false, schema_inferred: false, new_bytes: 0 });
+            let row = self
+                .inner
+                .store
+                .dataset_version(name, n)
+                .await?
+                .expect("version exists");
+            return Ok(AddedVersion {
+                version: (&row).into(),
+                created: false,
+                schema_inferred: false,
+                new_bytes: 0,
+            });
         }
         let number = w.next_dataset_version(name).await?;
         for f in &manifest.files {
-            w.insert_blob(&BlobRow { digest: f.sha256, size: f.size, created_at: now, created_by: by.clone() }).await?;
+            w.insert_blob(&BlobRow {
+                digest: f.sha256,
+                size: f.size,
+                created_at: now,
+                created_by: by.clone(),
+            })
+            .await?;
         }
         let row = DatasetVersionRow {
             dataset: name.to_owned(),
@@ -493,12 +606,18 @@ impl Mlsec {
             && let Some((profile, _)) = &profiled
         {
             let schema = DataSchema::infer(profile);
-            let text = serde_json::to_string_pretty(&schema).map_err(|e| CoreError::InvalidRequest(e.to_string()))?;
+            let text = serde_json::to_string_pretty(&schema)
+                .map_err(|e| CoreError::InvalidRequest(e.to_string()))?;
             w.set_dataset_schema(name, &text, now).await?;
             schema_inferred = true;
         }
         let event = ctx
-            .event("dataset.version.add", format!("dataset:{name}@{number}"), Decision::Allow, "recorded")
+            .event(
+                "dataset.version.add",
+                format!("dataset:{name}@{number}"),
+                Decision::Allow,
+                "recorded",
+            )
             .with_details(serde_json::json!({
                 "digest": digest.to_string(),
                 "files": manifest.files.len(),
@@ -509,15 +628,26 @@ impl Mlsec {
                 "schema_inferred": schema_inferred,
             }));
         w.commit(&[event]).await?;
-        Ok(AddedVersion { version: (&row).into(), created: true, schema_inferred, new_bytes: 0 })
+        Ok(AddedVersion {
+            version: (&row).into(),
+            created: true,
+            schema_inferred,
+            new_bytes: 0,
+        })
     }
 
-    pub async fn list_datasets(&self, ctx: &RequestCtx) -> Result<Vec<DatasetSummaryView>, CoreError> {
+    pub async fn list_datasets(
+        &self,
+        ctx: &RequestCtx,
+    ) -> Result<Vec<DatasetSummaryView>, CoreError> {
         let rows = self.inner.store.datasets().await?;
         let mut out = Vec::new();
         for r in rows {
             // Listing shows only what the caller may read.
-            if self.authorize_quiet(ctx, "dataset.read", &resource(&r.name)).await {
+            if self
+                .authorize_quiet(ctx, "dataset.read", &resource(&r.name))
+                .await
+            {
                 out.push(DatasetSummaryView {
                     name: r.name,
                     created_at: r.created_at,
@@ -529,34 +659,73 @@ impl Mlsec {
         Ok(out)
     }
 
-    pub async fn dataset_versions(&self, ctx: &RequestCtx, name: &str) -> Result<Vec<DatasetVersionView>, CoreError> {
+    pub async fn dataset_versions(
+        &self,
+        ctx: &RequestCtx,
+        name: &str,
+    ) -> Result<Vec<DatasetVersionView>, CoreError> {
         check_dataset_name(name)?;
         self.authorize(ctx, "dataset.read", &resource(name)).await?;
         if self.inner.store.dataset(name).await?.is_none() {
-            return Err(CoreError::NotFound { what: "dataset", id: name.to_owned() });
+            return Err(CoreError::NotFound {
+                what: "dataset",
+                id: name.to_owned(),
+            });
         }
-        Ok(self.inner.store.dataset_versions(name).await?.iter().map(Into::into).collect())
+        Ok(self
+            .inner
+            .store
+            .dataset_versions(name)
+            .await?
+            .iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// A version with its files and profile summary.
-    pub async fn dataset_version(&self, ctx: &RequestCtx, reference: &VersionRef) -> Result<DatasetVersionDetail, CoreError> {
+    pub async fn dataset_version(
+        &self,
+        ctx: &RequestCtx,
+        reference: &VersionRef,
+    ) -> Result<DatasetVersionDetail, CoreError> {
         let row = self.resolve_dataset_version(reference).await?;
-        self.authorize(ctx, "dataset.read", &resource(&row.dataset)).await?;
-        let files = self.inner.store.dataset_files(&row.dataset, row.number).await?;
+        self.authorize(ctx, "dataset.read", &resource(&row.dataset))
+            .await?;
+        let files = self
+            .inner
+            .store
+            .dataset_files(&row.dataset, row.number)
+            .await?;
         let profile: Option<DatasetProfile> = row
             .profile_json
             .as_deref()
             .map(serde_json::from_str)
             .transpose()
-            .map_err(|e| CoreError::Store(mlsec_store::StoreError::Inconsistent(format!("profile: {e}"))))?;
-        let check = self.inner.store.latest_dataset_check(&row.dataset, row.number).await?;
+            .map_err(|e| {
+                CoreError::Store(mlsec_store::StoreError::Inconsistent(format!(
+                    "profile: {e}"
+                )))
+            })?;
+        let check = self
+            .inner
+            .store
+            .latest_dataset_check(&row.dataset, row.number)
+            .await?;
         Ok(DatasetVersionDetail {
             version: (&row).into(),
             files: files
                 .into_iter()
-                .map(|f| FileView { path: f.path, size: f.size as u64, sha256: f.sha256, format: f.format, rows: f.row_count.map(|r| r as u64) })
+                .map(|f| FileView {
+                    path: f.path,
+                    size: f.size as u64,
+                    sha256: f.sha256,
+                    format: f.format,
+                    rows: f.row_count.map(|r| r as u64),
+                })
                 .collect(),
-            columns: profile.map(|p| p.columns.iter().map(|c| c.summary()).collect()).unwrap_or_default(),
+            columns: profile
+                .map(|p| p.columns.iter().map(|c| c.summary()).collect())
+                .unwrap_or_default(),
             last_check: check.map(|c| CheckSummary {
                 id: c.id,
                 verdict: c.verdict,
@@ -569,20 +738,41 @@ impl Mlsec {
     }
 
     /// The stored profile of a version (for merging or external analysis).
-    pub async fn dataset_profile(&self, ctx: &RequestCtx, reference: &VersionRef) -> Result<Option<DatasetProfile>, CoreError> {
+    pub async fn dataset_profile(
+        &self,
+        ctx: &RequestCtx,
+        reference: &VersionRef,
+    ) -> Result<Option<DatasetProfile>, CoreError> {
         let row = self.resolve_dataset_version(reference).await?;
-        self.authorize(ctx, "dataset.read", &resource(&row.dataset)).await?;
+        self.authorize(ctx, "dataset.read", &resource(&row.dataset))
+            .await?;
         row.profile_json
             .as_deref()
             .map(serde_json::from_str)
             .transpose()
-            .map_err(|e| CoreError::Store(mlsec_store::StoreError::Inconsistent(format!("profile: {e}"))))
+            .map_err(|e| {
+                CoreError::Store(mlsec_store::StoreError::Inconsistent(format!(
+                    "profile: {e}"
+                )))
+            })
     }
 
-    pub async fn dataset_schema(&self, ctx: &RequestCtx, name: &str) -> Result<Option<DataSchema>, CoreError> {
+    pub async fn dataset_schema(
+        &self,
+        ctx: &RequestCtx,
+        name: &str,
+    ) -> Result<Option<DataSchema>, CoreError> {
         check_dataset_name(name)?;
         self.authorize(ctx, "dataset.read", &resource(name)).await?;
-        let row = self.inner.store.dataset(name).await?.ok_or_else(|| CoreError::NotFound { what: "dataset", id: name.to_owned() })?;
+        let row = self
+            .inner
+            .store
+            .dataset(name)
+            .await?
+            .ok_or_else(|| CoreError::NotFound {
+                what: "dataset",
+                id: name.to_owned(),
+            })?;
         row.schema_json
             .as_deref()
             .map(DataSchema::parse)
@@ -592,11 +782,18 @@ impl Mlsec {
 
     /// Replaces the schema enforced on new versions. Loosening a schema weakens a gate, so
     /// this takes the approver's permission, not the writer's.
-    pub async fn set_dataset_schema(&self, ctx: &RequestCtx, name: &str, text: &str) -> Result<i64, CoreError> {
+    pub async fn set_dataset_schema(
+        &self,
+        ctx: &RequestCtx,
+        name: &str,
+        text: &str,
+    ) -> Result<i64, CoreError> {
         check_dataset_name(name)?;
-        self.authorize(ctx, "dataset.approve", &resource(name)).await?;
+        self.authorize(ctx, "dataset.approve", &resource(name))
+            .await?;
         let schema = DataSchema::parse(text)?;
-        let canonical = serde_json::to_string_pretty(&schema).map_err(|e| CoreError::InvalidRequest(e.to_string()))?;
+        let canonical = serde_json::to_string_pretty(&schema)
+            .map_err(|e| CoreError::InvalidRequest(e.to_string()))?;
         let mut w = self.inner.store.begin_write().await?;
         let revision = w.set_dataset_schema(name, &canonical, self.now()).await?;
         let event = ctx
@@ -607,9 +804,15 @@ impl Mlsec {
     }
 
     /// Compares a working copy with a version: the unauthorized-data-change check.
-    pub async fn verify_dataset(&self, ctx: &RequestCtx, reference: &VersionRef, working: Vec<FileEntry>) -> Result<VerifyView, CoreError> {
+    pub async fn verify_dataset(
+        &self,
+        ctx: &RequestCtx,
+        reference: &VersionRef,
+        working: Vec<FileEntry>,
+    ) -> Result<VerifyView, CoreError> {
         let row = self.resolve_dataset_version(reference).await?;
-        self.authorize(ctx, "dataset.read", &resource(&row.dataset)).await?;
+        self.authorize(ctx, "dataset.read", &resource(&row.dataset))
+            .await?;
         let manifest = self.stored_manifest(&row).await?;
         let diff = manifest.diff(&working);
         let clean = diff.is_clean();
@@ -618,7 +821,11 @@ impl Mlsec {
                 "dataset.verify",
                 format!("dataset:{}@{}", row.dataset, row.number),
                 Decision::Allow,
-                if clean { "working copy matches" } else { "working copy differs" },
+                if clean {
+                    "working copy matches"
+                } else {
+                    "working copy differs"
+                },
             )
             .with_details(serde_json::json!({
                 "digest": row.digest,
@@ -628,11 +835,21 @@ impl Mlsec {
                 "modified": diff.modified.len(),
             }));
         self.inner.store.append_audit(&[event]).await?;
-        Ok(VerifyView { reference: format!("{}@{}", row.dataset, row.number), digest: row.digest, clean, diff })
+        Ok(VerifyView {
+            reference: format!("{}@{}", row.dataset, row.number),
+            digest: row.digest,
+            clean,
+            diff,
+        })
     }
 
     /// Hashes a local working copy in parallel and verifies it (the CLI path).
-    pub async fn verify_dataset_path(&self, ctx: &RequestCtx, reference: &VersionRef, root: &Path) -> Result<VerifyView, CoreError> {
+    pub async fn verify_dataset_path(
+        &self,
+        ctx: &RequestCtx,
+        reference: &VersionRef,
+        root: &Path,
+    ) -> Result<VerifyView, CoreError> {
         let root = root.to_path_buf();
         let working = tokio::task::spawn_blocking(move || manifest::hash_tree(&root))
             .await
@@ -641,14 +858,19 @@ impl Mlsec {
     }
 
     async fn stored_manifest(&self, row: &DatasetVersionRow) -> Result<Manifest, CoreError> {
-        let files = self.inner.store.dataset_files(&row.dataset, row.number).await?;
+        let files = self
+            .inner
+            .store
+            .dataset_files(&row.dataset, row.number)
+            .await?;
         let entries = files
             .into_iter()
             .map(|f| {
                 Ok(FileEntry {
                     path: f.path,
                     size: f.size as u64,
-                    sha256: Digest::parse(&f.sha256).map_err(|e| mlsec_store::StoreError::Inconsistent(e.to_string()))?,
+                    sha256: Digest::parse(&f.sha256)
+                        .map_err(|e| mlsec_store::StoreError::Inconsistent(e.to_string()))?,
                     format: None,
                     rows: None,
                 })
@@ -657,51 +879,81 @@ impl Mlsec {
         let manifest = Manifest::new(entries)?;
         // The files table and the recorded digest must agree, or the store was tampered with.
         if manifest.digest().to_string() != row.digest {
-            return Err(CoreError::Integrity { digest: row.digest.clone(), actual: manifest.digest().to_string() });
+            return Err(CoreError::Integrity {
+                digest: row.digest.clone(),
+                actual: manifest.digest().to_string(),
+            });
         }
         Ok(manifest)
     }
 
     /// Restores a version's files under `destination` (which must be empty or absent), each
     /// re-hashed as it is written.
-    pub async fn checkout_dataset(&self, ctx: &RequestCtx, reference: &VersionRef, destination: &Path) -> Result<CheckoutView, CoreError> {
+    pub async fn checkout_dataset(
+        &self,
+        ctx: &RequestCtx,
+        reference: &VersionRef,
+        destination: &Path,
+    ) -> Result<CheckoutView, CoreError> {
         use futures_util::StreamExt;
         use tokio::io::AsyncWriteExt;
         let row = self.resolve_dataset_version(reference).await?;
-        self.authorize(ctx, "dataset.read", &resource(&row.dataset)).await?;
+        self.authorize(ctx, "dataset.read", &resource(&row.dataset))
+            .await?;
         let manifest = self.stored_manifest(&row).await?;
         if let Ok(mut entries) = std::fs::read_dir(destination)
             && entries.next().is_some()
         {
-            return Err(CoreError::InvalidRequest(format!("{} is not empty", destination.display())));
+            return Err(CoreError::InvalidRequest(format!(
+                "{} is not empty",
+                destination.display()
+            )));
         }
-        let io = |what: &str, p: &Path, e: std::io::Error| CoreError::DataDir(format!("{what} {}: {e}", p.display()));
-        tokio::fs::create_dir_all(destination).await.map_err(|e| io("create", destination, e))?;
+        let io = |what: &str, p: &Path, e: std::io::Error| {
+            CoreError::DataDir(format!("{what} {}: {e}", p.display()))
+        };
+        tokio::fs::create_dir_all(destination)
+            .await
+            .map_err(|e| io("create", destination, e))?;
         let mut bytes = 0u64;
         for f in &manifest.files {
             let target = destination.join(&f.path);
             if let Some(parent) = target.parent() {
-                tokio::fs::create_dir_all(parent).await.map_err(|e| io("create", parent, e))?;
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(|e| io("create", parent, e))?;
             }
             let partial = target.with_file_name(format!(
                 ".{}.partial",
-                target.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+                target
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("file")
             ));
-            let mut out = tokio::fs::File::create(&partial).await.map_err(|e| io("create", &partial, e))?;
+            let mut out = tokio::fs::File::create(&partial)
+                .await
+                .map_err(|e| io("create", &partial, e))?;
             let mut hasher = mlsec_types::Sha256Writer::new();
             let mut stream = self.inner.blobs.get(&f.sha256).await?;
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| io("read blob for", &target, e))?;
                 hasher.update(&chunk);
-                out.write_all(&chunk).await.map_err(|e| io("write", &partial, e))?;
+                out.write_all(&chunk)
+                    .await
+                    .map_err(|e| io("write", &partial, e))?;
             }
             out.sync_all().await.map_err(|e| io("fsync", &partial, e))?;
             let actual = hasher.finish();
             if actual != f.sha256 {
                 let _ = tokio::fs::remove_file(&partial).await;
-                return Err(CoreError::Integrity { digest: f.sha256.to_string(), actual: actual.to_string() });
+                return Err(CoreError::Integrity {
+                    digest: f.sha256.to_string(),
+                    actual: actual.to_string(),
+                });
             }
-            tokio::fs::rename(&partial, &target).await.map_err(|e| io("rename", &target, e))?;
+            tokio::fs::rename(&partial, &target)
+                .await
+                .map_err(|e| io("rename", &target, e))?;
             bytes += f.size;
         }
         let event = ctx
@@ -720,20 +972,49 @@ impl Mlsec {
     /// Runs schema, drift and poisoning checks of a version against the last version whose
     /// check passed, records the verdict on the version (a failed version is quarantined) and
     /// stores the HTML report as a blob.
-    pub async fn check_dataset(&self, ctx: &RequestCtx, reference: &VersionRef, options: CheckOptions) -> Result<CheckView, CoreError> {
+    pub async fn check_dataset(
+        &self,
+        ctx: &RequestCtx,
+        reference: &VersionRef,
+        options: CheckOptions,
+    ) -> Result<CheckView, CoreError> {
         let row = self.resolve_dataset_version(reference).await?;
         let name = row.dataset.clone();
-        self.authorize(ctx, "dataset.write", &resource(&name)).await?;
-        let dataset = self.inner.store.dataset(&name).await?.ok_or_else(|| CoreError::NotFound { what: "dataset", id: name.clone() })?;
+        self.authorize(ctx, "dataset.write", &resource(&name))
+            .await?;
+        let dataset =
+            self.inner
+                .store
+                .dataset(&name)
+                .await?
+                .ok_or_else(|| CoreError::NotFound {
+                    what: "dataset",
+                    id: name.clone(),
+                })?;
         let schema = match &dataset.schema_json {
             Some(text) => DataSchema::parse(text)?,
-            None => return Err(CoreError::InvalidRequest(format!("dataset `{name}` has no tabular files to check"))),
+            None => {
+                return Err(CoreError::InvalidRequest(format!(
+                    "dataset `{name}` has no tabular files to check"
+                )));
+            }
         };
         let current_profile: DatasetProfile = match &row.profile_json {
-            Some(p) => serde_json::from_str(p).map_err(|e| mlsec_store::StoreError::Inconsistent(format!("profile: {e}")))?,
-            None => return Err(CoreError::InvalidRequest(format!("{name}@{} has no tabular files to check", row.number))),
+            Some(p) => serde_json::from_str(p)
+                .map_err(|e| mlsec_store::StoreError::Inconsistent(format!("profile: {e}")))?,
+            None => {
+                return Err(CoreError::InvalidRequest(format!(
+                    "{name}@{} has no tabular files to check",
+                    row.number
+                )));
+            }
         };
-        let reference_row = match self.inner.store.last_passed_dataset_version(&name, row.number).await? {
+        let reference_row = match self
+            .inner
+            .store
+            .last_passed_dataset_version(&name, row.number)
+            .await?
+        {
             Some(n) => self.inner.store.dataset_version(&name, n).await?,
             None => None,
         };
@@ -745,46 +1026,75 @@ impl Mlsec {
             .map_err(|e| mlsec_store::StoreError::Inconsistent(format!("profile: {e}")))?;
         let current_files = self.stored_manifest(&row).await?;
         let current_sources = self
-            .table_sources(&current_files.files.iter().map(|f| (f.path.clone(), f.sha256)).collect::<Vec<_>>())
+            .table_sources(
+                &current_files
+                    .files
+                    .iter()
+                    .map(|f| (f.path.clone(), f.sha256))
+                    .collect::<Vec<_>>(),
+            )
             .await?;
         let reference_sources = match &reference_row {
             Some(r) => {
                 let m = self.stored_manifest(r).await?;
-                Some(self.table_sources(&m.files.iter().map(|f| (f.path.clone(), f.sha256)).collect::<Vec<_>>()).await?)
+                Some(
+                    self.table_sources(
+                        &m.files
+                            .iter()
+                            .map(|f| (f.path.clone(), f.sha256))
+                            .collect::<Vec<_>>(),
+                    )
+                    .await?,
+                )
             }
             None => None,
         };
         let current_label = format!("{name}@{}", row.number);
-        let reference_label = reference_row.as_ref().map(|r| format!("{name}@{}", r.number));
+        let reference_label = reference_row
+            .as_ref()
+            .map(|r| format!("{name}@{}", r.number));
         let generated_at = self.dataset_time();
         let dataset_name = name.clone();
-        let (outcome, html) = tokio::task::spawn_blocking(move || -> Result<(CheckOutcome, String), DataError> {
-            let reference = match (&reference_profile, &reference_sources, reference_label) {
-                (Some(p), Some(s), Some(label)) => Some(CheckInput { label, profile: p, sources: &s.sources }),
-                _ => None,
-            };
-            let outcome = check::run(
-                &dataset_name,
-                CheckInput { label: current_label, profile: &current_profile, sources: &current_sources.sources },
-                reference,
-                &schema,
-                &options,
-            )?;
-            let html = mlsec_data::report::render(&outcome, &generated_at);
-            Ok((outcome, html))
-        })
-        .await
-        .map_err(|e| CoreError::InvalidRequest(format!("check: {e}")))??;
+        let (outcome, html) =
+            tokio::task::spawn_blocking(move || -> Result<(CheckOutcome, String), DataError> {
+                let reference = match (&reference_profile, &reference_sources, reference_label) {
+                    (Some(p), Some(s), Some(label)) => Some(CheckInput {
+                        label,
+                        profile: p,
+                        sources: &s.sources,
+                    }),
+                    _ => None,
+                };
+                let outcome = check::run(
+                    &dataset_name,
+                    CheckInput {
+                        label: current_label,
+                        profile: &current_profile,
+                        sources: &current_sources.sources,
+                    },
+                    reference,
+                    &schema,
+                    &options,
+                )?;
+                let html = mlsec_data::report::render(&outcome, &generated_at);
+                Ok((outcome, html))
+            })
+            .await
+            .map_err(|e| CoreError::InvalidRequest(format!("check: {e}")))??;
 
-        let report = self.inner.blobs.put_stream(Box::pin(futures_util::stream::once(async move {
-            Ok::<_, std::io::Error>(bytes::Bytes::from(html))
-        })))
-        .await?;
+        let report = self
+            .inner
+            .blobs
+            .put_stream(Box::pin(futures_util::stream::once(async move {
+                Ok::<_, std::io::Error>(bytes::Bytes::from(html))
+            })))
+            .await?;
         let failed = outcome.verdict == Verdict::Failed;
         let verdict = if failed { "failed" } else { "passed" };
         let now = self.now();
         let by = ctx.principal.actor().to_string();
-        let result_json = serde_json::to_string(&outcome).map_err(|e| CoreError::InvalidRequest(e.to_string()))?;
+        let result_json = serde_json::to_string(&outcome)
+            .map_err(|e| CoreError::InvalidRequest(e.to_string()))?;
         let check_row = DatasetCheckRow {
             id: uuid::Uuid::now_v7().to_string(),
             dataset: name.clone(),
@@ -797,15 +1107,29 @@ impl Mlsec {
             created_by: by.clone(),
         };
         let mut w = self.inner.store.begin_write().await?;
-        w.insert_blob(&BlobRow { digest: report.digest, size: report.size, created_at: now, created_by: by }).await?;
+        w.insert_blob(&BlobRow {
+            digest: report.digest,
+            size: report.size,
+            created_at: now,
+            created_by: by,
+        })
+        .await?;
         w.record_dataset_check(&check_row, failed).await?;
-        let fired: Vec<&str> = outcome.poison.as_ref().map(|p| p.fired().map(|s| s.id.as_str()).collect()).unwrap_or_default();
+        let fired: Vec<&str> = outcome
+            .poison
+            .as_ref()
+            .map(|p| p.fired().map(|s| s.id.as_str()).collect())
+            .unwrap_or_default();
         let event = ctx
             .event(
                 "dataset.check",
                 format!("dataset:{name}@{}", row.number),
                 Decision::Allow,
-                if failed { "failed: quarantined" } else { "passed" },
+                if failed {
+                    "failed: quarantined"
+                } else {
+                    "passed"
+                },
             )
             .with_details(serde_json::json!({
                 "digest": row.digest,
@@ -829,22 +1153,33 @@ impl Mlsec {
     }
 
     /// The HTML report of a version's newest check.
-    pub async fn dataset_report(&self, ctx: &RequestCtx, reference: &VersionRef) -> Result<(mlsec_store::ByteStream, Digest), CoreError> {
+    pub async fn dataset_report(
+        &self,
+        ctx: &RequestCtx,
+        reference: &VersionRef,
+    ) -> Result<(mlsec_store::ByteStream, Digest), CoreError> {
         let row = self.resolve_dataset_version(reference).await?;
-        self.authorize(ctx, "dataset.read", &resource(&row.dataset)).await?;
+        self.authorize(ctx, "dataset.read", &resource(&row.dataset))
+            .await?;
         let check = self
             .inner
             .store
             .latest_dataset_check(&row.dataset, row.number)
             .await?
-            .ok_or_else(|| CoreError::NotFound { what: "check of", id: format!("{}@{}", row.dataset, row.number) })?;
+            .ok_or_else(|| CoreError::NotFound {
+                what: "check of",
+                id: format!("{}@{}", row.dataset, row.number),
+            })?;
         let digest = check
             .report_digest
             .as_deref()
             .map(Digest::parse)
             .transpose()
             .map_err(|e| mlsec_store::StoreError::Inconsistent(e.to_string()))?
-            .ok_or_else(|| CoreError::NotFound { what: "report", id: check.id.clone() })?;
+            .ok_or_else(|| CoreError::NotFound {
+                what: "report",
+                id: check.id.clone(),
+            })?;
         Ok((self.inner.blobs.get(&digest).await?, digest))
     }
 }

@@ -20,13 +20,13 @@ pub use datasets::{
     AddedVersion, CheckSummary, CheckView, CheckoutView, DatasetSummaryView, DatasetVersionDetail,
     DatasetVersionView, FileView, StagedFile, VerifyView, VersionRef, check_dataset_name,
 };
-pub use mlsec_data as data;
 pub use error::CoreError;
 pub use identity::{
     CreatedToken, GrantView, MfaStatus, NewPrincipal, NewToken, PolicyView, PrincipalView,
     TokenView, TotpEnrolment, check_principal_id,
 };
 pub use keys::{PUBLIC_FILE, SECRET_FILE, ServerKey, load_or_create_server_key, read_public_key};
+pub use mlsec_data as data;
 pub use mlsec_policy as policy;
 pub use secrets::{MIN_PASSWORD_CHARS, TOTP_STEP_SECONDS};
 pub use service::{

@@ -17,6 +17,8 @@ pub mod sketch;
 pub mod stats;
 pub mod synth;
 
+/// The Arrow crate the readers use, for callers that build or inspect record batches.
+pub use arrow;
 pub use check::{CheckOptions, CheckOutcome, Verdict};
 pub use drift::{ColumnDrift, DriftOptions, DriftReport, DriftTest};
 pub use error::DataError;

@@ -32,7 +32,11 @@ impl TableFormat {
     /// Detects a tabular file by its first bytes, then by its name; `None` for other files
     /// (images, model weights, text), which are versioned but not profiled.
     pub fn detect(path: &Path) -> Result<Option<TableFormat>, DataError> {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_owned();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_owned();
         TableFormat::detect_named(path, &name)
     }
 

@@ -217,6 +217,78 @@ fn operations(
         ),
         (
             "get",
+            "/api/v1/datasets",
+            Anyone,
+            "/api/v1/datasets".into(),
+            None,
+        ),
+        (
+            "get",
+            "/api/v1/datasets/{name}/versions",
+            Role("viewer", false),
+            "/api/v1/datasets/fraud%2Ftrain/versions".into(),
+            None,
+        ),
+        (
+            "post",
+            "/api/v1/datasets/{name}/versions",
+            Role("ci", false),
+            "/api/v1/datasets/fraud%2Ftrain/versions".into(),
+            b(json!({"files": [{"path": "extra.bin", "sha256": blob}], "message": "more"})),
+        ),
+        (
+            "get",
+            "/api/v1/datasets/{name}/versions/{version}",
+            Role("viewer", false),
+            "/api/v1/datasets/fraud%2Ftrain/versions/1".into(),
+            None,
+        ),
+        (
+            "get",
+            "/api/v1/datasets/{name}/versions/{version}/profile",
+            Role("viewer", false),
+            "/api/v1/datasets/fraud%2Ftrain/versions/1/profile".into(),
+            None,
+        ),
+        (
+            "post",
+            "/api/v1/datasets/{name}/versions/{version}/verify",
+            Role("viewer", false),
+            "/api/v1/datasets/fraud%2Ftrain/versions/1/verify".into(),
+            b(json!({"files": []})),
+        ),
+        (
+            "post",
+            "/api/v1/datasets/{name}/versions/{version}/check",
+            Role("ci", false),
+            "/api/v1/datasets/fraud%2Ftrain/versions/1/check".into(),
+            b(json!({})),
+        ),
+        (
+            "get",
+            "/api/v1/datasets/{name}/versions/{version}/report",
+            Role("viewer", false),
+            "/api/v1/datasets/fraud%2Ftrain/versions/1/report".into(),
+            None,
+        ),
+        (
+            "get",
+            "/api/v1/datasets/{name}/schema",
+            Role("viewer", false),
+            "/api/v1/datasets/fraud%2Ftrain/schema".into(),
+            None,
+        ),
+        (
+            "put",
+            "/api/v1/datasets/{name}/schema",
+            Role("reviewer", true),
+            "/api/v1/datasets/fraud%2Ftrain/schema".into(),
+            Some(Body::Text(
+                r#"{"columns": [{"name": "x", "kind": "integer", "nullable": false}]}"#.into(),
+            )),
+        ),
+        (
+            "get",
             "/api/v1/session",
             Anyone,
             "/api/v1/session".into(),
@@ -370,6 +442,18 @@ async fn setup_fixtures(s: &Server) -> (String, String) {
         .unwrap()
         .digest
         .to_string();
+    let data = s._dir_path().join("fixture-data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("rows.csv"), "x,y\n1,a\n2,b\n3,a\n").unwrap();
+    s.core
+        .add_dataset_from_path(&local, "fraud/train", &data, "fixture", "test")
+        .await
+        .unwrap();
+    let v1 = mlsec_core::VersionRef::parse("fraud/train@1").unwrap();
+    s.core
+        .check_dataset(&local, &v1, Default::default())
+        .await
+        .unwrap();
     (blob, token_id)
 }
 

@@ -109,7 +109,12 @@ fn check_from_row(r: &AnyRow) -> Result<DatasetCheckRow, StoreError> {
 impl WriteTx {
     /// Creates the dataset if it is new, then locks it so concurrent adds number versions in
     /// turn (SQLite's write transaction is already exclusive).
-    pub async fn lock_dataset(&mut self, name: &str, now: i64, by: &str) -> Result<DatasetRow, StoreError> {
+    pub async fn lock_dataset(
+        &mut self,
+        name: &str,
+        now: i64,
+        by: &str,
+    ) -> Result<DatasetRow, StoreError> {
         sqlx::query(
             "INSERT INTO datasets (name, created_at, created_by, updated_at) VALUES ($1, $2, $3, $2)
              ON CONFLICT (name) DO NOTHING",
@@ -119,7 +124,11 @@ impl WriteTx {
         .bind(by)
         .execute(self.conn())
         .await?;
-        let lock = if self.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
+        let lock = if self.backend() == Backend::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
         let row = sqlx::query(&format!(
             "SELECT name, created_at, created_by, schema_json, schema_revision, updated_at FROM datasets WHERE name = $1{lock}"
         ))
@@ -130,24 +139,36 @@ impl WriteTx {
     }
 
     pub async fn next_dataset_version(&mut self, name: &str) -> Result<i64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(number), 0) + 1 FROM dataset_versions WHERE dataset = $1")
-            .bind(name)
-            .fetch_one(self.conn())
-            .await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(number), 0) + 1 FROM dataset_versions WHERE dataset = $1",
+        )
+        .bind(name)
+        .fetch_one(self.conn())
+        .await?;
         Ok(n)
     }
 
     /// The version with this digest in this dataset, read inside the transaction.
-    pub async fn dataset_version_with_digest(&mut self, name: &str, digest: &str) -> Result<Option<i64>, StoreError> {
-        let n: Option<i64> = sqlx::query_scalar("SELECT number FROM dataset_versions WHERE dataset = $1 AND digest = $2")
-            .bind(name)
-            .bind(digest)
-            .fetch_optional(self.conn())
-            .await?;
+    pub async fn dataset_version_with_digest(
+        &mut self,
+        name: &str,
+        digest: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let n: Option<i64> = sqlx::query_scalar(
+            "SELECT number FROM dataset_versions WHERE dataset = $1 AND digest = $2",
+        )
+        .bind(name)
+        .bind(digest)
+        .fetch_optional(self.conn())
+        .await?;
         Ok(n)
     }
 
-    pub async fn insert_dataset_version(&mut self, v: &DatasetVersionRow, files: &[DatasetFileRow]) -> Result<(), StoreError> {
+    pub async fn insert_dataset_version(
+        &mut self,
+        v: &DatasetVersionRow,
+        files: &[DatasetFileRow],
+    ) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO dataset_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
@@ -214,7 +235,12 @@ impl WriteTx {
         Ok(())
     }
 
-    pub async fn set_dataset_schema(&mut self, name: &str, schema_json: &str, now: i64) -> Result<i64, StoreError> {
+    pub async fn set_dataset_schema(
+        &mut self,
+        name: &str,
+        schema_json: &str,
+        now: i64,
+    ) -> Result<i64, StoreError> {
         let revision: Option<i64> = sqlx::query_scalar(
             "UPDATE datasets SET schema_json = $2, schema_revision = schema_revision + 1, updated_at = $3
              WHERE name = $1 RETURNING schema_revision",
@@ -231,7 +257,11 @@ impl WriteTx {
     }
 
     /// Records a check and sets the version's status (the only columns of a version that change).
-    pub async fn record_dataset_check(&mut self, c: &DatasetCheckRow, quarantine: bool) -> Result<(), StoreError> {
+    pub async fn record_dataset_check(
+        &mut self,
+        c: &DatasetCheckRow,
+        quarantine: bool,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO dataset_checks (id, dataset, number, reference_number, verdict, result_json, report_digest, created_at, created_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -286,7 +316,11 @@ impl Store {
         rows.iter().map(version_from_row).collect()
     }
 
-    pub async fn dataset_version(&self, name: &str, number: i64) -> Result<Option<DatasetVersionRow>, StoreError> {
+    pub async fn dataset_version(
+        &self,
+        name: &str,
+        number: i64,
+    ) -> Result<Option<DatasetVersionRow>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE dataset = $1 AND number = $2"
         ))
@@ -298,7 +332,10 @@ impl Store {
     }
 
     /// Versions (of any dataset) with this digest.
-    pub async fn dataset_versions_with_digest(&self, digest: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    pub async fn dataset_versions_with_digest(
+        &self,
+        digest: &str,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query("SELECT dataset, number FROM dataset_versions WHERE digest = $1 ORDER BY dataset, number")
             .bind(digest)
             .fetch_all(self.pool())
@@ -309,7 +346,11 @@ impl Store {
     }
 
     /// The newest version before `before` whose check passed: the reference of a new check.
-    pub async fn last_passed_dataset_version(&self, name: &str, before: i64) -> Result<Option<i64>, StoreError> {
+    pub async fn last_passed_dataset_version(
+        &self,
+        name: &str,
+        before: i64,
+    ) -> Result<Option<i64>, StoreError> {
         let n: Option<i64> = sqlx::query_scalar(
             "SELECT MAX(number) FROM dataset_versions WHERE dataset = $1 AND number < $2 AND status = 'passed'",
         )
@@ -320,7 +361,11 @@ impl Store {
         Ok(n)
     }
 
-    pub async fn dataset_files(&self, name: &str, number: i64) -> Result<Vec<DatasetFileRow>, StoreError> {
+    pub async fn dataset_files(
+        &self,
+        name: &str,
+        number: i64,
+    ) -> Result<Vec<DatasetFileRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT path, size, sha256, format, row_count FROM dataset_files WHERE dataset = $1 AND number = $2 ORDER BY path",
         )
@@ -342,7 +387,11 @@ impl Store {
     }
 
     /// The newest check of a version.
-    pub async fn latest_dataset_check(&self, name: &str, number: i64) -> Result<Option<DatasetCheckRow>, StoreError> {
+    pub async fn latest_dataset_check(
+        &self,
+        name: &str,
+        number: i64,
+    ) -> Result<Option<DatasetCheckRow>, StoreError> {
         let row = sqlx::query(
             "SELECT id, dataset, number, reference_number, verdict, result_json, report_digest, created_at, created_by
              FROM dataset_checks WHERE dataset = $1 AND number = $2 ORDER BY created_at DESC, id DESC LIMIT 1",

@@ -189,7 +189,11 @@ async fn run(core: &Mlsec, ctx: &RequestCtx, command: DataCommand) -> CmdResult 
                     v.files,
                     human_size(v.size),
                     v.rows.map(|r| format!(", {r} rows")).unwrap_or_default(),
-                    if added.schema_inferred { "  (schema inferred)" } else { "" }
+                    if added.schema_inferred {
+                        "  (schema inferred)"
+                    } else {
+                        ""
+                    }
                 );
             } else {
                 println!(
@@ -286,7 +290,10 @@ async fn run(core: &Mlsec, ctx: &RequestCtx, command: DataCommand) -> CmdResult 
                     println!("  removed   {p}");
                 }
                 for m in &view.diff.modified {
-                    println!("  modified  {}  (expected {}, found {})", m.path, m.expected, m.actual);
+                    println!(
+                        "  modified  {}  (expected {}, found {})",
+                        m.path, m.expected, m.actual
+                    );
                 }
             }
             return Ok(if view.clean {
@@ -346,7 +353,9 @@ async fn run(core: &Mlsec, ctx: &RequestCtx, command: DataCommand) -> CmdResult 
                         Verdict::Passed => "passed",
                         Verdict::Failed => "FAILED — quarantined",
                     },
-                    o.reference.as_deref().unwrap_or("no approved version: schema only")
+                    o.reference
+                        .as_deref()
+                        .unwrap_or("no approved version: schema only")
                 );
                 for r in &o.reasons {
                     println!("  ✗ {r}");
@@ -354,7 +363,10 @@ async fn run(core: &Mlsec, ctx: &RequestCtx, command: DataCommand) -> CmdResult 
                 for w in &o.warnings {
                     println!("  ! {w}");
                 }
-                println!("  report: mlsec data report {} -o report.html", view.reference);
+                println!(
+                    "  report: mlsec data report {} -o report.html",
+                    view.reference
+                );
             }
             return Ok(match view.verdict {
                 Verdict::Passed => ExitCode::SUCCESS,
@@ -397,7 +409,8 @@ async fn write_report(
     let (mut stream, _) = core.dataset_report(ctx, reference).await?;
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
-        bytes.extend_from_slice(&chunk.map_err(|e| CliError::Runtime(format!("read report: {e}")))?);
+        bytes
+            .extend_from_slice(&chunk.map_err(|e| CliError::Runtime(format!("read report: {e}")))?);
     }
     match output {
         Some(path) => std::fs::write(&path, &bytes)
@@ -410,7 +423,8 @@ async fn write_report(
 }
 
 fn synth_pair(dir: PathBuf, rows: usize, benchmark: bool, drift: bool, poison: bool) -> CmdResult {
-    std::fs::create_dir_all(&dir).map_err(|e| CliError::Usage(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", dir.display())))?;
     let spec = if benchmark {
         Spec::benchmark(rows)
     } else {

@@ -1,5 +1,6 @@
 pub mod audit;
 pub mod blobs;
+pub mod datasets;
 pub mod health;
 pub mod identity;
 pub mod policy;
@@ -58,4 +59,30 @@ pub fn api_v1() -> Router<AppState> {
         .route("/session/login", post(session::login))
         .route("/session/step-up", post(session::step_up))
         .route("/session/logout", post(session::logout))
+        .route("/datasets", get(datasets::list))
+        .route(
+            "/datasets/{name}/versions",
+            get(datasets::versions).post(datasets::add),
+        )
+        .route("/datasets/{name}/versions/{version}", get(datasets::get))
+        .route(
+            "/datasets/{name}/versions/{version}/profile",
+            get(datasets::profile),
+        )
+        .route(
+            "/datasets/{name}/versions/{version}/verify",
+            post(datasets::verify),
+        )
+        .route(
+            "/datasets/{name}/versions/{version}/check",
+            post(datasets::check),
+        )
+        .route(
+            "/datasets/{name}/versions/{version}/report",
+            get(datasets::report),
+        )
+        .route(
+            "/datasets/{name}/schema",
+            get(datasets::schema).put(datasets::set_schema),
+        )
 }
