@@ -59,9 +59,18 @@ ensure_venv() {
   export MLSEC_TEST_MOTO_SERVER="$venv/bin/moto_server"
 }
 
+# The dataset check report is rendered in headless Chromium by a test.
+ensure_chromium() {
+  if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+    log "installing Chromium from the Debian packages (report rendering test)"
+    apt_install chromium
+  fi
+}
+
 ensure_rust_tools
 ensure_postgres
 ensure_venv
+ensure_chromium
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -126,9 +126,16 @@ struct Dictionaries {
 
 impl Dictionaries {
     fn code(&mut self, column: &str, value: &str) -> u32 {
-        let d = self.columns.entry(column.to_owned()).or_default();
+        if !self.columns.contains_key(column) {
+            self.columns.insert(column.to_owned(), HashMap::new());
+        }
+        let d = self.columns.get_mut(column).expect("inserted above");
+        if let Some(&c) = d.get(value) {
+            return c;
+        }
         let next = d.len() as u32;
-        *d.entry(value.to_owned()).or_insert(next)
+        d.insert(value.to_owned(), next);
+        next
     }
 
     fn name(&self, column: &str, code: u32) -> String {
@@ -218,14 +225,21 @@ fn load(
                 }
             }
             let mut codes = |name: &str, out: &mut Vec<u32>| match schema.index_of(name) {
-                Ok(i) => {
-                    let a = batch.column(i);
-                    for r in 0..len {
-                        let code =
-                            cell_text(a.as_ref(), r).map_or(u32::MAX, |t| dicts.code(name, &t));
-                        out.push(code);
+                Ok(i) => match arrow::compute::cast(batch.column(i), &DataType::Utf8) {
+                    Ok(text) => {
+                        for v in text.as_string::<i32>().iter() {
+                            out.push(v.map_or(u32::MAX, |t| dicts.code(name, t)));
+                        }
                     }
-                }
+                    Err(_) => {
+                        let a = batch.column(i);
+                        for r in 0..len {
+                            let code =
+                                cell_text(a.as_ref(), r).map_or(u32::MAX, |t| dicts.code(name, &t));
+                            out.push(code);
+                        }
+                    }
+                },
                 Err(_) => out.extend(std::iter::repeat_n(u32::MAX, len)),
             };
             for (k, name) in layout.categorical.iter().enumerate() {
@@ -327,66 +341,92 @@ fn repeats(keys: &[u64]) -> Vec<u64> {
     out
 }
 
-/// Rows sharing a cell with an earlier row on some grid, excluding exact repeats.
+/// Rows sharing a cell with an earlier row on some grid, excluding exact repeats. Sorting keys
+/// (12 bytes a row) instead of hashing them keeps memory flat for millions of rows.
 fn near_repeats(keys: &[[u64; GRIDS]], exact: &[u64]) -> Vec<u64> {
-    let exact: std::collections::HashSet<u64> = exact.iter().copied().collect();
-    let mut seen: Vec<HashMap<u64, ()>> = (0..GRIDS)
-        .map(|_| HashMap::with_capacity(keys.len()))
-        .collect();
-    let mut out = Vec::new();
-    for (i, ks) in keys.iter().enumerate() {
-        let mut hit = false;
-        for g in 0..GRIDS {
-            hit |= seen[g].insert(ks[g], ()).is_some();
-        }
-        if hit && !exact.contains(&(i as u64)) {
-            out.push(i as u64);
+    let mut flagged = vec![false; keys.len()];
+    let mut order: Vec<(u64, u32)> = Vec::with_capacity(keys.len());
+    for g in 0..GRIDS {
+        order.clear();
+        order.extend(keys.iter().enumerate().map(|(i, k)| (k[g], i as u32)));
+        order.sort_unstable();
+        for w in order.windows(2) {
+            if w[0].0 == w[1].0 {
+                // Sorted by (cell, row): every row after the first of its cell repeats it.
+                flagged[w[1].1 as usize] = true;
+            }
         }
     }
-    out
+    for &e in exact {
+        flagged[e as usize] = false;
+    }
+    flagged
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| **f)
+        .map(|(i, _)| i as u64)
+        .collect()
 }
 
 /// Rows of `cur` whose label disagrees with the rows near them. Labels of the reference (the
 /// approved version) are trusted over the new version's; within the new version, the minority
-/// label of a cell is the suspect. Returns flagged rows of `cur`.
+/// label of a cell is the suspect (on a tie, every label of the cell is). Cells are found by
+/// sorting, so memory stays at a few bytes a row.
 fn label_conflicts(
     ref_keys: &[[u64; GRIDS]],
     ref_labels: &[u32],
     cur_keys: &[[u64; GRIDS]],
     cur_labels: &[u32],
 ) -> Vec<u64> {
-    let mut ref_cells: Vec<HashMap<u64, BTreeMap<u32, u32>>> = vec![HashMap::new(); GRIDS];
-    for (ks, &l) in ref_keys.iter().zip(ref_labels) {
-        for g in 0..GRIDS {
-            *ref_cells[g].entry(ks[g]).or_default().entry(l).or_default() += 1;
-        }
-    }
-    let mut cur_cells: Vec<HashMap<u64, BTreeMap<u32, u32>>> = vec![HashMap::new(); GRIDS];
-    for (ks, &l) in cur_keys.iter().zip(cur_labels) {
-        for g in 0..GRIDS {
-            *cur_cells[g].entry(ks[g]).or_default().entry(l).or_default() += 1;
-        }
-    }
-    let mut out = Vec::new();
-    for (i, (ks, &l)) in cur_keys.iter().zip(cur_labels).enumerate() {
-        let flagged = (0..GRIDS).any(|g| {
-            if let Some(labels) = ref_cells[g].get(&ks[g]) {
-                // Near a trusted row: suspect when the trusted rows say otherwise.
-                return !labels.contains_key(&l);
+    let mut flagged = vec![false; cur_keys.len()];
+    // (cell, label, from the reference, row)
+    let mut cells: Vec<(u64, u32, bool, u32)> = Vec::with_capacity(ref_keys.len() + cur_keys.len());
+    for g in 0..GRIDS {
+        cells.clear();
+        cells.extend(
+            ref_keys
+                .iter()
+                .zip(ref_labels)
+                .enumerate()
+                .map(|(i, (k, l))| (k[g], *l, true, i as u32)),
+        );
+        cells.extend(
+            cur_keys
+                .iter()
+                .zip(cur_labels)
+                .enumerate()
+                .map(|(i, (k, l))| (k[g], *l, false, i as u32)),
+        );
+        cells.sort_unstable_by_key(|c| c.0);
+        for group in cells.chunk_by(|a, b| a.0 == b.0) {
+            if group.len() < 2 {
+                continue;
             }
-            let labels = &cur_cells[g][&ks[g]];
-            if labels.len() < 2 {
-                return false;
+            let trusted: Vec<u32> = group.iter().filter(|c| c.2).map(|c| c.1).collect();
+            let mut counts: BTreeMap<u32, u32> = BTreeMap::new();
+            for c in group.iter().filter(|c| !c.2) {
+                *counts.entry(c.1).or_default() += 1;
             }
-            let mine = labels[&l];
-            let top = *labels.values().max().expect("non-empty");
-            mine < top || labels.values().filter(|&&c| c == top).count() > 1
-        });
-        if flagged {
-            out.push(i as u64);
+            let top = counts.values().copied().max().unwrap_or(0);
+            let tied = counts.values().filter(|&&n| n == top).count() > 1;
+            for c in group.iter().filter(|c| !c.2) {
+                let suspect = if !trusted.is_empty() {
+                    !trusted.contains(&c.1)
+                } else {
+                    counts.len() > 1 && (counts[&c.1] < top || tied)
+                };
+                if suspect {
+                    flagged[c.3 as usize] = true;
+                }
+            }
         }
     }
-    out
+    flagged
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| **f)
+        .map(|(i, _)| i as u64)
+        .collect()
 }
 
 /// Lower-triangular Cholesky factor of a symmetric positive-definite matrix (row-major).

@@ -216,10 +216,12 @@ impl ColumnProfile {
             let strings = strings.as_string::<i32>();
             let mut local: HashMap<&str, u64, xxhash_rust::xxh3::Xxh3DefaultBuilder> =
                 HashMap::with_hasher(Default::default());
-            let lengths = self.lengths.as_mut().expect("string columns track lengths");
             for s in strings.iter().flatten() {
                 *local.entry(s).or_default() += 1;
-                lengths.push(s.chars().count() as f64);
+            }
+            let lengths = self.lengths.as_mut().expect("string columns track lengths");
+            for (s, n) in &local {
+                lengths.push_n(s.chars().count() as f64, *n);
             }
             let cats = self
                 .categories

@@ -13,12 +13,23 @@ pub const DEFAULT_K: u32 = 256;
 /// Rank error the property tests hold the sketch to, as a fraction of the count.
 pub const RANK_ERROR_BOUND: f64 = 0.02;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "KllWire", into = "KllWire")]
 pub struct Kll {
     k: u32,
     n: u64,
     levels: Vec<Vec<f64>>,
+    /// Capacity of each level, and their sum; recomputed only when a level is added.
+    caps: Vec<usize>,
+    total_cap: usize,
+    /// Items retained across levels.
+    retained: usize,
+}
+
+impl PartialEq for Kll {
+    fn eq(&self, other: &Self) -> bool {
+        self.k == other.k && self.n == other.n && self.levels == other.levels
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -53,11 +64,17 @@ impl TryFrom<KllWire> for Kll {
         if weight != w.n as u128 || w.levels.iter().flatten().any(|v| !v.is_finite()) {
             return Err("quantile sketch weights do not add up to its count".into());
         }
-        Ok(Kll {
+        let mut s = Kll {
             k: w.k,
             n: w.n,
+            retained: w.levels.iter().map(Vec::len).sum(),
             levels: w.levels,
-        })
+            caps: Vec::new(),
+            total_cap: 0,
+        };
+        s.recompute_caps();
+        s.compress();
+        Ok(s)
     }
 }
 
@@ -69,29 +86,42 @@ impl Default for Kll {
 
 impl Kll {
     pub fn new(k: u32) -> Self {
-        Kll {
+        let mut s = Kll {
             k: k.max(8),
             n: 0,
             levels: vec![Vec::new()],
-        }
+            caps: Vec::new(),
+            total_cap: 0,
+            retained: 0,
+        };
+        s.recompute_caps();
+        s
     }
 
     pub fn count(&self) -> u64 {
         self.n
     }
 
-    fn capacity(&self, level: usize) -> usize {
-        let depth = (self.levels.len() - 1 - level) as i32;
-        ((self.k as f64) * (2.0f64 / 3.0).powi(depth))
-            .ceil()
-            .max(2.0) as usize
+    /// Level `h` of `H` holds up to k·(2/3)^(H−1−h) items (at least 2).
+    fn recompute_caps(&mut self) {
+        let top = self.levels.len();
+        self.caps = (0..top)
+            .map(|h| {
+                let depth = (top - 1 - h) as i32;
+                ((self.k as f64) * (2.0f64 / 3.0).powi(depth))
+                    .ceil()
+                    .max(2.0) as usize
+            })
+            .collect();
+        self.total_cap = self.caps.iter().sum();
     }
 
     /// Adds a finite value (callers drop NaN and infinities).
     pub fn push(&mut self, x: f64) {
         self.levels[0].push(x);
         self.n += 1;
-        if self.levels[0].len() >= self.capacity(0) {
+        self.retained += 1;
+        if self.retained >= self.total_cap {
             self.compress();
         }
     }
@@ -104,18 +134,27 @@ impl Kll {
             self.levels[h].extend_from_slice(items);
         }
         self.n += other.n;
+        self.retained += other.retained;
         self.k = self.k.max(other.k);
+        self.recompute_caps();
         self.compress();
     }
 
+    /// Lazy compaction: only when the sketch as a whole is full, compact the lowest level over
+    /// its capacity, until the sketch fits. Level 0 thus buffers many items between sorts.
     fn compress(&mut self) {
-        while let Some(h) =
-            (0..self.levels.len()).find(|&h| self.levels[h].len() >= self.capacity(h))
-        {
+        while self.retained >= self.total_cap {
+            let Some(h) = (0..self.levels.len()).find(|&h| self.levels[h].len() >= self.caps[h])
+            else {
+                break;
+            };
             if h + 1 == self.levels.len() {
                 self.levels.push(Vec::new());
+                self.recompute_caps();
             }
-            let mut items = std::mem::take(&mut self.levels[h]);
+            let (low, high) = self.levels.split_at_mut(h + 1);
+            let items = &mut low[h];
+            let above = &mut high[0];
             items.sort_unstable_by(f64::total_cmp);
             // An odd item stays behind so weights stay exact.
             let leftover = if items.len() % 2 == 1 {
@@ -125,11 +164,13 @@ impl Kll {
             };
             // A deterministic coin: the same input gives the same sketch on every machine.
             let offset = (super::hash_f64((self.n ^ ((h as u64) << 56)) as f64) & 1) as usize;
-            let promoted: Vec<f64> = items.iter().skip(offset).step_by(2).copied().collect();
-            self.levels[h + 1].extend(promoted);
+            let before = items.len();
+            above.extend(items.iter().skip(offset).step_by(2));
+            items.clear();
             if let Some(x) = leftover {
-                self.levels[h].push(x);
+                items.push(x);
             }
+            self.retained -= before / 2;
         }
     }
 

@@ -22,6 +22,19 @@ impl Moments {
         self.max = Some(self.max.map_or(x, |m| m.max(x)));
     }
 
+    /// Adds `n` copies of `x` (one Chan merge instead of `n` updates).
+    pub fn push_n(&mut self, x: f64, n: u64) {
+        if n > 0 {
+            self.merge(&Moments {
+                count: n,
+                mean: x,
+                m2: 0.0,
+                min: Some(x),
+                max: Some(x),
+            });
+        }
+    }
+
     pub fn merge(&mut self, other: &Moments) {
         if other.count == 0 {
             return;
