@@ -28,11 +28,17 @@ for i in 1 2; do
         -m "benchmark" > /dev/null; } 2>&1 | tail -1)"
   end=$(date +%s.%N)
   read -r user sys <<< "$t"
-  runs+=("$(awk -v s="$start" -v e="$end" -v u="$user" -v y="$sys" 'BEGIN {printf "%.3f %.3f", e - s, u + y}')")
+  runs+=("$(awk -v s="$start" -v e="$end" -v u="$user" -v y="$sys" 'BEGIN {printf "%.3f %.3f %.3f %.3f", e - s, u + y, u, y}')")
+  # verify re-hashes the working copy only (no writes): the like-for-like hashing comparison.
+  vstart=$(date +%s.%N)
+  "$bin" --data-dir "$data/d" data verify bench@1 "$tree" > /dev/null
+  vend=$(date +%s.%N)
+  verify_wall="$(awk -v s="$vstart" -v e="$vend" 'BEGIN {printf "%.3f", e - s}')"
   rm -rf "$data"
 done
-read -r wall cpu <<< "${runs[1]}"
+read -r wall cpu user sys <<< "${runs[1]}"
 echo "$openssl_json"
-printf '{"tool":"mlsec data add","wall_s":%s,"cpu_s":%s}\n' "$wall" "$cpu"
+printf '{"tool":"mlsec data add","wall_s":%s,"cpu_s":%s,"user_s":%s,"sys_s":%s}\n' "$wall" "$cpu" "$user" "$sys"
+printf '{"tool":"mlsec data verify","wall_s":%s}\n' "$verify_wall"
 ow="$(sed -E 's/.*"wall_s":([0-9.]+).*/\1/' <<< "$openssl_json")"
-awk -v m="$wall" -v o="$ow" 'BEGIN {printf "{\"ratio_wall_mlsec_over_openssl\":%.2f}\n", m / o}'
+awk -v m="$wall" -v v="$verify_wall" -v o="$ow" 'BEGIN {printf "{\"ratio_add_over_openssl\":%.2f,\"ratio_verify_over_openssl\":%.2f}\n", m / o, v / o}'

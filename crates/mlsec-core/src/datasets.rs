@@ -328,26 +328,30 @@ impl Mlsec {
         &self,
         walked: Vec<WalkedFile>,
     ) -> Result<(Vec<(String, Digest, u64)>, u64), CoreError> {
-        use rayon::prelude::*;
         if let Some(local) = self.inner.local_blobs.clone() {
-            let result = tokio::task::spawn_blocking(move || {
-                walked
-                    .par_iter()
-                    .map(|f| {
-                        let info = local
-                            .put_file(&f.absolute)
-                            .map_err(|e| CoreError::DataDir(format!("{}: {e}", f.path)))?;
-                        if info.size != f.size {
-                            return Err(CoreError::from(DataError::Changed {
-                                file: f.path.clone(),
-                                detail: format!("{} bytes listed, {} read", f.size, info.size),
-                            }));
-                        }
-                        f.check_unchanged()?;
-                        Ok((f.path.clone(), info.digest, info.size, info.created))
-                    })
-                    .collect::<Result<Vec<_>, CoreError>>()
-            })
+            let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let result = tokio::task::spawn_blocking(
+                move || -> Result<Vec<(String, Digest, u64, bool)>, CoreError> {
+                    let paths: Vec<PathBuf> = walked.iter().map(|f| f.absolute.clone()).collect();
+                    let infos = local
+                        .put_files(&paths, parallelism)
+                        .map_err(CoreError::from)?;
+                    walked
+                        .iter()
+                        .zip(infos)
+                        .map(|(f, info)| {
+                            if info.size != f.size {
+                                return Err(CoreError::from(DataError::Changed {
+                                    file: f.path.clone(),
+                                    detail: format!("{} bytes listed, {} read", f.size, info.size),
+                                }));
+                            }
+                            f.check_unchanged()?;
+                            Ok((f.path.clone(), info.digest, info.size, info.created))
+                        })
+                        .collect()
+                },
+            )
             .await
             .map_err(|e| CoreError::InvalidRequest(format!("ingest: {e}")))??;
             let new_bytes = result.iter().filter(|r| r.3).map(|r| r.2).sum();

@@ -61,6 +61,24 @@ pub fn run(
     let mut warnings = Vec::new();
     let (violations, drift, poison) = match &reference {
         None => (poison::enforce_schema(current.sources, schema)?, None, None),
+        Some(r) if r.profile.rows.max(current.profile.rows) > options.poison.max_rows => {
+            // Too large to hold in memory row by row: schema and drift still apply (streaming
+            // and from the profiles); the row-level signals are reported as not computed.
+            let drift = drift::compare(r.profile, current.profile, &options.drift);
+            let why = format!(
+                "row-level signals not computed: more than {} rows (raise `poison.max_rows`)",
+                options.poison.max_rows
+            );
+            warnings.push(why.clone());
+            (
+                poison::enforce_schema(current.sources, schema)?,
+                Some(drift),
+                Some(PoisonReport {
+                    signals: Vec::new(),
+                    skipped: Some(why),
+                }),
+            )
+        }
         Some(r) => {
             let analysis = poison::analyse(
                 r.sources,

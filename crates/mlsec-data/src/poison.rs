@@ -45,7 +45,8 @@ pub struct PoisonOptions {
     pub source_share_threshold: f64,
     /// Offending rows listed per signal (the count is always complete).
     pub max_rows_listed: usize,
-    /// Largest version analysed row by row.
+    /// Largest version analysed row by row (about 130 bytes a row of 20 columns are held in
+    /// memory for each side); larger checks skip the row-level signals and say so.
     pub max_rows: u64,
     /// Columns left out of row comparisons (identifiers, timestamps of ingestion).
     pub ignore: Vec<String>,
@@ -65,7 +66,7 @@ impl Default for PoisonOptions {
             outlier_factor: 3.0,
             source_share_threshold: 0.1,
             max_rows_listed: 1000,
-            max_rows: 20_000_000,
+            max_rows: 5_000_000,
             ignore: Vec::new(),
         }
     }

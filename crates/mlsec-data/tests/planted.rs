@@ -244,3 +244,46 @@ fn large_unchanged_samples_raise_no_drift_alarm() {
     let drifted: Vec<&str> = report.drifted().map(|c| c.column.as_str()).collect();
     assert_eq!(drifted, vec!["f7"]);
 }
+
+#[test]
+fn versions_too_large_for_row_signals_still_get_schema_and_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec::labelled(3000);
+    let reference = synth::generate(&spec, 1, &Plant::default(), None);
+    let current = synth::generate(
+        &spec,
+        2,
+        &Plant {
+            drift: Some((3, 1.0)),
+            ..Plant::default()
+        },
+        Some(&reference),
+    );
+    let rs = [source(dir.path(), "ref.parquet", &reference)];
+    let cs = [source(dir.path(), "cur.parquet", &current)];
+    let (rp, _) = DatasetProfile::from_sources(&rs).unwrap();
+    let (cp, _) = DatasetProfile::from_sources(&cs).unwrap();
+    let mut options = CheckOptions::default();
+    options.poison.max_rows = 1000;
+    let outcome = check::run(
+        "big",
+        CheckInput {
+            label: "big@2".into(),
+            profile: &cp,
+            sources: &cs,
+        },
+        Some(CheckInput {
+            label: "big@1".into(),
+            profile: &rp,
+            sources: &rs,
+        }),
+        &DataSchema::infer(&rp),
+        &options,
+    )
+    .unwrap();
+    let poison = outcome.poison.unwrap();
+    assert!(poison.signals.is_empty());
+    assert!(poison.skipped.unwrap().contains("1000"));
+    assert!(outcome.warnings.iter().any(|w| w.contains("not computed")));
+    assert!(outcome.drift.unwrap().drifted().any(|c| c.column == "f3"));
+}
