@@ -397,6 +397,15 @@ impl Mlsec {
                 "a version needs at least one file".into(),
             ));
         }
+        // A version exposes statistics of its files' contents, so naming a blob in one needs
+        // the right to read that blob: knowing a digest is not enough.
+        let mut seen = std::collections::BTreeSet::new();
+        for f in &files {
+            if seen.insert(f.sha256) {
+                let blob = Resource::new(ResourceType::Blob, f.sha256.to_string());
+                self.authorize(ctx, "blob.read", &blob).await?;
+            }
+        }
         self.record_dataset_version(ctx, name, files, message, source)
             .await
     }

@@ -223,6 +223,47 @@ async fn versions_checks_and_reports_over_http() {
             .unwrap();
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 
+        // Naming a blob in a version needs the right to read it: a token limited to datasets
+        // cannot wrap someone else's blob in a dataset to read its statistics.
+        let local = mlsec_core::RequestCtx::local();
+        s.core
+            .create_principal(
+                &local,
+                mlsec_core::NewPrincipal {
+                    id: "pipeline".into(),
+                    service_account: true,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        s.core
+            .grant_role(&local, "pipeline", "ci", "server")
+            .await
+            .unwrap();
+        let limited = s
+            .core
+            .create_token(
+                &local,
+                "pipeline",
+                mlsec_core::NewToken {
+                    name: "datasets only".into(),
+                    resources: Some(vec!["dataset:fraud/*".into()]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .token;
+        let wrapped = common::client()
+            .post(s.url("/api/v1/datasets/fraud%2Fwrapped/versions"))
+            .bearer_auth(&limited)
+            .json(&json!({"files": [{"path": "x", "sha256": readme}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrapped.status(), StatusCode::FORBIDDEN);
+
         // Every add and check is in the audit log, with the digests.
         let events = s.get_json("/api/v1/audit/events?limit=1000").await;
         let actions: Vec<&str> = events["events"]
