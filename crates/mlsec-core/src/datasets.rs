@@ -248,7 +248,7 @@ impl Mlsec {
     }
 
     /// Resolves a reference to a stored version.
-    pub async fn resolve_dataset_version(
+    async fn resolve_dataset_version(
         &self,
         reference: &VersionRef,
     ) -> Result<DatasetVersionRow, CoreError> {
@@ -287,6 +287,52 @@ impl Mlsec {
             .dataset_version(&name, number)
             .await?
             .ok_or_else(|| not_found(format!("{name}@{number}")))
+    }
+
+    /// Resolves a reference for a caller allowed `action` on the dataset. The name is authorized
+    /// before anything is looked up, so a caller learns nothing about datasets it may not see;
+    /// a bare digest is resolved only among datasets the caller may `action`.
+    async fn authorized_version(
+        &self,
+        ctx: &RequestCtx,
+        reference: &VersionRef,
+        action: &str,
+    ) -> Result<DatasetVersionRow, CoreError> {
+        match reference {
+            VersionRef::Number(name, _)
+            | VersionRef::Latest(name)
+            | VersionRef::Digest(Some(name), _) => {
+                self.authorize(ctx, action, &resource(name)).await?;
+                self.resolve_dataset_version(reference).await
+            }
+            VersionRef::Digest(None, digest) => {
+                let mut visible = Vec::new();
+                for (name, number) in self
+                    .inner
+                    .store
+                    .dataset_versions_with_digest(&digest.to_string())
+                    .await?
+                {
+                    if self.authorize_quiet(ctx, action, &resource(&name)).await {
+                        visible.push((name, number));
+                    }
+                }
+                match visible.as_slice() {
+                    [] => Err(CoreError::NotFound {
+                        what: "dataset version",
+                        id: digest.to_string(),
+                    }),
+                    [(name, number)] => {
+                        self.authorize(ctx, action, &resource(name)).await?;
+                        self.resolve_dataset_version(&VersionRef::Number(name.clone(), *number))
+                            .await
+                    }
+                    _ => Err(CoreError::InvalidRequest(format!(
+                        "{digest} names versions of several datasets; write NAME@{digest}"
+                    ))),
+                }
+            }
+        }
     }
 
     /// Adds a version from a local file or directory (the CLI path): files are hashed and
@@ -701,9 +747,10 @@ impl Mlsec {
         ctx: &RequestCtx,
         reference: &VersionRef,
     ) -> Result<DatasetVersionDetail, CoreError> {
-        let row = self.resolve_dataset_version(reference).await?;
-        self.authorize(ctx, "dataset.read", &resource(&row.dataset))
+        let row = self
+            .authorized_version(ctx, reference, "dataset.read")
             .await?;
+
         let files = self
             .inner
             .store
@@ -756,9 +803,10 @@ impl Mlsec {
         ctx: &RequestCtx,
         reference: &VersionRef,
     ) -> Result<Option<DatasetProfile>, CoreError> {
-        let row = self.resolve_dataset_version(reference).await?;
-        self.authorize(ctx, "dataset.read", &resource(&row.dataset))
+        let row = self
+            .authorized_version(ctx, reference, "dataset.read")
             .await?;
+
         row.profile_json
             .as_deref()
             .map(serde_json::from_str)
@@ -823,9 +871,10 @@ impl Mlsec {
         reference: &VersionRef,
         working: Vec<FileEntry>,
     ) -> Result<VerifyView, CoreError> {
-        let row = self.resolve_dataset_version(reference).await?;
-        self.authorize(ctx, "dataset.read", &resource(&row.dataset))
+        let row = self
+            .authorized_version(ctx, reference, "dataset.read")
             .await?;
+
         let manifest = self.stored_manifest(&row).await?;
         let diff = manifest.diff(&working);
         let clean = diff.is_clean();
@@ -907,12 +956,19 @@ impl Mlsec {
         ctx: &RequestCtx,
         reference: &VersionRef,
         destination: &Path,
+        allow_quarantined: bool,
     ) -> Result<CheckoutView, CoreError> {
         use futures_util::StreamExt;
         use tokio::io::AsyncWriteExt;
-        let row = self.resolve_dataset_version(reference).await?;
-        self.authorize(ctx, "dataset.read", &resource(&row.dataset))
+        let row = self
+            .authorized_version(ctx, reference, "dataset.read")
             .await?;
+        if row.quarantined && !allow_quarantined {
+            return Err(CoreError::Conflict(format!(
+                "{}@{} is quarantined (its check failed); restoring it needs --allow-quarantined",
+                row.dataset, row.number
+            )));
+        }
         let manifest = self.stored_manifest(&row).await?;
         if let Ok(mut entries) = std::fs::read_dir(destination)
             && entries.next().is_some()
@@ -925,53 +981,59 @@ impl Mlsec {
         let io = |what: &str, p: &Path, e: std::io::Error| {
             CoreError::DataDir(format!("{what} {}: {e}", p.display()))
         };
-        tokio::fs::create_dir_all(destination)
+        // Files are written into a staging directory under names of their own and moved into
+        // place only once every one is verified, so no name in the tree can collide with a
+        // temporary file and a failed checkout leaves no partial tree.
+        let staging =
+            destination.join(format!(".mlsec-checkout-{}", uuid::Uuid::new_v4().simple()));
+        tokio::fs::create_dir_all(&staging)
             .await
-            .map_err(|e| io("create", destination, e))?;
-        let mut bytes = 0u64;
-        for f in &manifest.files {
-            let target = destination.join(&f.path);
-            if let Some(parent) = target.parent() {
-                tokio::fs::create_dir_all(parent)
+            .map_err(|e| io("create", &staging, e))?;
+        let result: Result<u64, CoreError> = async {
+            let mut bytes = 0u64;
+            for (i, f) in manifest.files.iter().enumerate() {
+                let part = staging.join(i.to_string());
+                let mut out = tokio::fs::File::create(&part)
                     .await
-                    .map_err(|e| io("create", parent, e))?;
+                    .map_err(|e| io("create", &part, e))?;
+                let mut hasher = mlsec_types::Sha256Writer::new();
+                let mut stream = self.inner.blobs.get(&f.sha256).await?;
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(|e| io("read blob for", Path::new(&f.path), e))?;
+                    hasher.update(&chunk);
+                    out.write_all(&chunk)
+                        .await
+                        .map_err(|e| io("write", &part, e))?;
+                }
+                out.sync_all().await.map_err(|e| io("fsync", &part, e))?;
+                let actual = hasher.finish();
+                if actual != f.sha256 {
+                    return Err(CoreError::Integrity {
+                        digest: f.sha256.to_string(),
+                        actual: actual.to_string(),
+                    });
+                }
+                bytes += f.size;
             }
-            let partial = target.with_file_name(format!(
-                ".{}.partial",
-                target
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or("file")
-            ));
-            let mut out = tokio::fs::File::create(&partial)
-                .await
-                .map_err(|e| io("create", &partial, e))?;
-            let mut hasher = mlsec_types::Sha256Writer::new();
-            let mut stream = self.inner.blobs.get(&f.sha256).await?;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| io("read blob for", &target, e))?;
-                hasher.update(&chunk);
-                out.write_all(&chunk)
+            for (i, f) in manifest.files.iter().enumerate() {
+                let target = destination.join(&f.path);
+                if let Some(parent) = target.parent() {
+                    tokio::fs::create_dir_all(parent)
+                        .await
+                        .map_err(|e| io("create", parent, e))?;
+                }
+                tokio::fs::rename(staging.join(i.to_string()), &target)
                     .await
-                    .map_err(|e| io("write", &partial, e))?;
+                    .map_err(|e| io("rename", &target, e))?;
             }
-            out.sync_all().await.map_err(|e| io("fsync", &partial, e))?;
-            let actual = hasher.finish();
-            if actual != f.sha256 {
-                let _ = tokio::fs::remove_file(&partial).await;
-                return Err(CoreError::Integrity {
-                    digest: f.sha256.to_string(),
-                    actual: actual.to_string(),
-                });
-            }
-            tokio::fs::rename(&partial, &target)
-                .await
-                .map_err(|e| io("rename", &target, e))?;
-            bytes += f.size;
+            Ok(bytes)
         }
+        .await;
+        let _ = tokio::fs::remove_dir_all(&staging).await;
+        let bytes = result?;
         let event = ctx
             .event("dataset.checkout", format!("dataset:{}@{}", row.dataset, row.number), Decision::Allow, "restored")
-            .with_details(serde_json::json!({ "digest": row.digest, "files": manifest.files.len(), "size": bytes, "destination": destination.display().to_string() }));
+            .with_details(serde_json::json!({ "digest": row.digest, "files": manifest.files.len(), "size": bytes, "destination": destination.display().to_string(), "quarantined": row.quarantined }));
         self.inner.store.append_audit(&[event]).await?;
         Ok(CheckoutView {
             reference: format!("{}@{}", row.dataset, row.number),
@@ -991,10 +1053,18 @@ impl Mlsec {
         reference: &VersionRef,
         options: CheckOptions,
     ) -> Result<CheckView, CoreError> {
-        let row = self.resolve_dataset_version(reference).await?;
-        let name = row.dataset.clone();
-        self.authorize(ctx, "dataset.write", &resource(&name))
+        let row = self
+            .authorized_version(ctx, reference, "dataset.write")
             .await?;
+        let name = row.dataset.clone();
+        options.validate()?;
+        // Thresholds decide whether a version passes and becomes the reference of later checks:
+        // changing them is a gate decision, like editing the schema, not a writer's.
+        if serde_json::to_value(&options).ok() != serde_json::to_value(CheckOptions::default()).ok()
+        {
+            self.authorize(ctx, "dataset.approve", &resource(&name))
+                .await?;
+        }
         let dataset =
             self.inner
                 .store
@@ -1171,9 +1241,10 @@ impl Mlsec {
         ctx: &RequestCtx,
         reference: &VersionRef,
     ) -> Result<(mlsec_store::ByteStream, Digest), CoreError> {
-        let row = self.resolve_dataset_version(reference).await?;
-        self.authorize(ctx, "dataset.read", &resource(&row.dataset))
+        let row = self
+            .authorized_version(ctx, reference, "dataset.read")
             .await?;
+
         let check = self
             .inner
             .store

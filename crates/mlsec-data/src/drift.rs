@@ -219,27 +219,41 @@ pub fn column_drift(r: &ColumnProfile, c: &ColumnProfile, options: &DriftOptions
     if r.present() == 0 || c.present() == 0 {
         return skipped(r, Some(c), "no values on one side");
     }
+    // Values that are all NaN or infinite: nothing to compare, and that itself is a change.
+    let finite = |p: &ColumnProfile| p.values.as_ref().map_or(u64::MAX, |m| m.count);
+    if r.kind.is_numeric() && finite(c) == 0 && finite(r) > 0 {
+        let mut d = skipped(r, Some(c), "no finite values in the current version");
+        d.skipped = None;
+        d.drifted = true;
+        d.score = 1.0;
+        d.scale = "share of values that are not finite".into();
+        return d;
+    }
     let distinct = r.distinct_estimate();
     if r.kind == ColumnKind::String && distinct > 1000.0 && distinct > 0.5 * r.present() as f64 {
         return skipped(r, Some(c), "identifier-like: most values are unique");
     }
+    // A numeric column with few values is tested as categories only while both sides still
+    // have exact counts; if the current side grew past them, the numeric tests see the change.
     let categorical = r.kind.is_categorical()
-        || (distinct <= options.categorical_max_distinct as f64 && r.small_domain.is_some());
-    let small = r.present() <= options.small_sample_rows;
-    let default_test = match (categorical, small) {
-        (false, true) => DriftTest::KolmogorovSmirnov,
-        (false, false) => DriftTest::Wasserstein,
-        (true, true) if distinct <= 2.0 => DriftTest::ZTest,
-        (true, true) => DriftTest::ChiSquare,
-        (true, false) => DriftTest::JensenShannon,
-    };
-    let test = options.tests.get(&r.name).copied().unwrap_or(default_test);
-
+        || (distinct <= options.categorical_max_distinct as f64
+            && r.small_domain.is_some()
+            && c.small_domain.is_some());
     let distribution = if categorical {
         categorical_distribution(r, c)
     } else {
         numeric_distribution(r, c)
     };
+    let small = r.present() <= options.small_sample_rows;
+    let default_test = match (categorical, small) {
+        (false, true) => DriftTest::KolmogorovSmirnov,
+        (false, false) => DriftTest::Wasserstein,
+        // The z-test compares one proportion: only when both sides together have two values.
+        (true, true) if distribution.labels.len() == 2 => DriftTest::ZTest,
+        (true, true) => DriftTest::ChiSquare,
+        (true, false) => DriftTest::JensenShannon,
+    };
+    let test = options.tests.get(&r.name).copied().unwrap_or(default_test);
     let mut measures = Vec::new();
     let mut score_of = |t: DriftTest| -> f64 {
         let s = score(t, r, c, &distribution, categorical);

@@ -45,9 +45,11 @@ pub struct PoisonOptions {
     pub source_share_threshold: f64,
     /// Offending rows listed per signal (the count is always complete).
     pub max_rows_listed: usize,
-    /// Largest version analysed row by row (about 130 bytes a row of 20 columns are held in
-    /// memory for each side); larger checks skip the row-level signals and say so.
+    /// Largest version analysed row by row; larger checks skip the row-level signals and say so.
     pub max_rows: u64,
+    /// Largest rows × columns analysed row by row (8 bytes a numeric cell, 4 a categorical one,
+    /// for each side).
+    pub max_cells: u64,
     /// Columns left out of row comparisons (identifiers, timestamps of ingestion).
     pub ignore: Vec<String>,
 }
@@ -67,6 +69,7 @@ impl Default for PoisonOptions {
             source_share_threshold: 0.1,
             max_rows_listed: 1000,
             max_rows: 5_000_000,
+            max_cells: 100_000_000,
             ignore: Vec::new(),
         }
     }
@@ -279,6 +282,10 @@ fn scales(rows: &Rows) -> Scales {
 }
 
 const GRIDS: usize = 4;
+/// Most label values for which the label-based signals are computed.
+pub const MAX_CLASSES: usize = 100;
+/// Most numeric features in the Mahalanobis model (its cost grows with the square).
+pub const MAX_MAHALANOBIS_FEATURES: usize = 64;
 
 /// Keys of the cells a row falls in, on `GRIDS` grids offset by a fraction of a cell, so two
 /// rows closer than a cell in every feature share a cell on some grid with high probability.
@@ -403,7 +410,10 @@ fn label_conflicts(
             if group.len() < 2 {
                 continue;
             }
-            let trusted: Vec<u32> = group.iter().filter(|c| c.2).map(|c| c.1).collect();
+            // Distinct trusted labels (a cell can hold many reference rows, few labels).
+            let mut trusted: Vec<u32> = group.iter().filter(|c| c.2).map(|c| c.1).collect();
+            trusted.sort_unstable();
+            trusted.dedup();
             let mut counts: BTreeMap<u32, u32> = BTreeMap::new();
             for c in group.iter().filter(|c| !c.2) {
                 *counts.entry(c.1).or_default() += 1;
@@ -464,7 +474,7 @@ struct Mahalanobis {
 impl Mahalanobis {
     fn fit(rows: &Rows, s: &Scales) -> Option<Mahalanobis> {
         let dim = rows.numeric.len();
-        if dim == 0 || rows.n < 10 * (dim + 1) {
+        if dim == 0 || dim > MAX_MAHALANOBIS_FEATURES || rows.n < 10 * (dim + 1) {
             return None;
         }
         let mut cov = vec![0.0; dim * dim];
@@ -565,6 +575,9 @@ pub fn analyse(
         Ok(())
     })?;
     let mut checker = SchemaChecker::new(schema);
+    for source in current {
+        checker.check_columns(source.schema()?.as_ref());
+    }
     let cur_rows = load(
         current,
         &layout,
@@ -578,7 +591,32 @@ pub fn analyse(
     let s = scales(&ref_rows);
 
     // Label distribution and class-conditional feature shifts.
-    if let (Some(rl), Some(cl), Some(label)) = (&ref_rows.label, &cur_rows.label, &layout.label) {
+    // Label-based signals need a categorical label: a regression target would make every
+    // value a class (and the per-class work quadratic).
+    let label_classes = ref_rows.label.as_ref().map_or(0, |l| {
+        let mut c: Vec<u32> = l.clone();
+        c.sort_unstable();
+        c.dedup();
+        c.len()
+    });
+    let label_usable = label_classes <= MAX_CLASSES;
+    if !label_usable && let Some(label) = &layout.label {
+        for id in ["label_shift", "class_feature_shift", "label_conflicts"] {
+            signals.push(Signal {
+                id: id.into(),
+                fired: false,
+                score: 0.0,
+                threshold: 0.0,
+                reference_score: None,
+                detail: format!("not computed: label `{label}` has {label_classes} values (more than {MAX_CLASSES}); set the schema's label to a categorical column"),
+                row_count: 0,
+                rows: Vec::new(),
+            });
+        }
+    }
+    if label_usable
+        && let (Some(rl), Some(cl), Some(label)) = (&ref_rows.label, &cur_rows.label, &layout.label)
+    {
         let classes: Vec<u32> = {
             let mut c: Vec<u32> = rl
                 .iter()
@@ -761,7 +799,7 @@ pub fn analyse(
     }
 
     // Possible label flips.
-    if let (Some(rl), Some(cl)) = (&ref_rows.label, &cur_rows.label) {
+    if label_usable && let (Some(rl), Some(cl)) = (&ref_rows.label, &cur_rows.label) {
         let empty_keys: Vec<[u64; GRIDS]> = Vec::new();
         let baseline = label_conflicts(&empty_keys, &[], &ref_grid, rl);
         let flagged = label_conflicts(&ref_grid, rl, &cur_grid, cl);
@@ -942,7 +980,9 @@ pub fn enforce_schema(
     let mut checker = SchemaChecker::new(schema);
     let mut first = 0u64;
     for source in sources {
-        for batch in source.open()? {
+        let batches = source.open()?;
+        checker.check_columns(&batches.schema);
+        for batch in batches {
             let batch = batch?;
             checker.check(&batch, first)?;
             first += batch.num_rows() as u64;

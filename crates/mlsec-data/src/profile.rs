@@ -156,7 +156,8 @@ impl ColumnProfile {
 
     /// Non-null values counted.
     pub fn present(&self) -> u64 {
-        self.rows - self.nulls
+        // Saturating: a stored profile is data, and data can be inconsistent.
+        self.rows.saturating_sub(self.nulls)
     }
 
     /// Distinct values: exact where the profile still knows every value, else the HLL estimate.
@@ -555,9 +556,21 @@ impl DatasetProfile {
                 }
             }
         }
-        total
-            .map(|t| (t, rows_per_file))
-            .ok_or_else(|| DataError::Invalid("no tabular files to profile".into()))
+        let total =
+            total.ok_or_else(|| DataError::Invalid("no tabular files to profile".into()))?;
+        // Sums of huge finite values overflow; a profile with infinities could not be stored
+        // and read back (JSON has no infinity), so refuse it here, naming the column.
+        for c in &total.columns {
+            if let Some(m) = &c.values
+                && !(m.mean.is_finite() && m.m2.is_finite())
+            {
+                return Err(DataError::Invalid(format!(
+                    "column `{}`: values too large to summarise (the variance overflows 64-bit floats)",
+                    c.name
+                )));
+            }
+        }
+        Ok((total, rows_per_file))
     }
 }
 

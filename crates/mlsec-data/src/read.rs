@@ -59,7 +59,10 @@ impl TableFormat {
             Some(TableFormat::Jsonl)
         } else if name.ends_with(".parquet") || name.ends_with(".pq") {
             Some(TableFormat::Parquet)
-        } else if name.ends_with(".arrow") || name.ends_with(".feather") || name.ends_with(".ipc") {
+        } else if [".arrow", ".arrows", ".feather", ".ipc"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+        {
             Some(TableFormat::Arrow)
         } else {
             None
@@ -158,9 +161,22 @@ impl TableSource {
                 (schema, Inner::Json(reader))
             }
             TableFormat::Arrow => {
-                let reader = arrow::ipc::reader::FileReader::try_new_buffered(file, None)
-                    .map_err(|e| err(&e))?;
-                (reader.schema(), Inner::Ipc(reader))
+                // The file format starts with `ARROW1`; anything else is read as a stream.
+                let mut file = file;
+                let mut magic = [0u8; 6];
+                let n = read_up_to(&mut file, &mut magic)
+                    .map_err(|e| DataError::io("read", &self.path, e))?;
+                file.seek(SeekFrom::Start(0))
+                    .map_err(|e| DataError::io("seek", &self.path, e))?;
+                if n == 6 && &magic == b"ARROW1" {
+                    let reader = arrow::ipc::reader::FileReader::try_new_buffered(file, None)
+                        .map_err(|e| err(&e))?;
+                    (reader.schema(), Inner::Ipc(reader))
+                } else {
+                    let reader = arrow::ipc::reader::StreamReader::try_new_buffered(file, None)
+                        .map_err(|e| err(&e))?;
+                    (reader.schema(), Inner::IpcStream(reader))
+                }
             }
         };
         if schema.fields().len() > MAX_COLUMNS {
@@ -171,6 +187,17 @@ impl TableSource {
         }
         if schema.fields().is_empty() {
             return Err(DataError::read(&self.name, "the file has no columns"));
+        }
+        let mut names = std::collections::HashSet::new();
+        if let Some(dup) = schema
+            .fields()
+            .iter()
+            .find(|f| !names.insert(f.name().as_str()))
+        {
+            return Err(DataError::read(
+                &self.name,
+                format!("column `{}` appears twice; rename one", dup.name()),
+            ));
         }
         Ok(Batches {
             name: self.name.clone(),
@@ -214,6 +241,7 @@ enum Inner {
     Csv(arrow::csv::Reader<File>),
     Json(arrow::json::Reader<BufReader<File>>),
     Ipc(arrow::ipc::reader::FileReader<BufReader<File>>),
+    IpcStream(arrow::ipc::reader::StreamReader<BufReader<File>>),
 }
 
 /// Record batches of one file, in order. Errors name the file and the first row of the batch
@@ -241,6 +269,7 @@ impl Iterator for Batches {
             Inner::Csv(r) => r.next(),
             Inner::Json(r) => r.next(),
             Inner::Ipc(r) => r.next(),
+            Inner::IpcStream(r) => r.next(),
         }?;
         Some(match next {
             Ok(batch) => {

@@ -51,6 +51,9 @@ pub struct ColumnSchema {
     pub min_length: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_length: Option<u64>,
+    /// Whether NaN and infinite values are allowed (inferred: whether the first version had any).
+    #[serde(default)]
+    pub allow_non_finite: bool,
 }
 
 /// Column names that usually hold the label, tried in order when none is configured.
@@ -72,6 +75,7 @@ impl DataSchema {
                     categories: None,
                     min_length: None,
                     max_length: None,
+                    allow_non_finite: c.non_finite > 0,
                 };
                 if let Some(m) = c.values.as_ref().filter(|m| m.count > 0) {
                     let (lo, hi) = (m.min.unwrap_or(0.0), m.max.unwrap_or(0.0));
@@ -166,6 +170,7 @@ pub enum ViolationKind {
     Null,
     BelowMin,
     AboveMax,
+    NonFinite,
     UnknownCategory,
     LengthOutOfRange,
 }
@@ -193,7 +198,6 @@ pub struct SchemaViolation {
 pub struct SchemaChecker<'a> {
     schema: &'a DataSchema,
     violations: Vec<SchemaViolation>,
-    columns_checked: bool,
 }
 
 const MAX_ROWS_KEPT: usize = 10_000;
@@ -203,7 +207,6 @@ impl<'a> SchemaChecker<'a> {
         SchemaChecker {
             schema,
             violations: Vec::new(),
-            columns_checked: false,
         }
     }
 
@@ -245,38 +248,40 @@ impl<'a> SchemaChecker<'a> {
         }
     }
 
-    /// Checks one batch whose first row is `first_row` of the version.
-    pub fn check(&mut self, batch: &RecordBatch, first_row: u64) -> Result<(), DataError> {
-        let file_schema = batch.schema();
-        if !self.columns_checked {
-            self.columns_checked = true;
-            for c in &self.schema.columns {
-                if file_schema.field_with_name(&c.name).is_err() {
+    /// Checks a file's columns against the schema: missing and unexpected columns. Called for
+    /// every file before its rows, so a file without rows is still checked.
+    pub fn check_columns(&mut self, file_schema: &arrow::datatypes::Schema) {
+        for c in &self.schema.columns {
+            if file_schema.field_with_name(&c.name).is_err() {
+                self.record(
+                    &c.name,
+                    ViolationKind::MissingColumn,
+                    "column is missing".into(),
+                    None,
+                    String::new(),
+                    1,
+                );
+            }
+        }
+        if !self.schema.allow_extra_columns {
+            for f in file_schema.fields() {
+                if self.schema.column(f.name()).is_none() {
                     self.record(
-                        &c.name,
-                        ViolationKind::MissingColumn,
-                        "column is missing".into(),
+                        f.name(),
+                        ViolationKind::UnexpectedColumn,
+                        "column is not in the schema".into(),
                         None,
                         String::new(),
                         1,
                     );
                 }
             }
-            if !self.schema.allow_extra_columns {
-                for f in file_schema.fields() {
-                    if self.schema.column(f.name()).is_none() {
-                        self.record(
-                            f.name(),
-                            ViolationKind::UnexpectedColumn,
-                            "column is not in the schema".into(),
-                            None,
-                            String::new(),
-                            1,
-                        );
-                    }
-                }
-            }
         }
+    }
+
+    /// Checks one batch whose first row is `first_row` of the version.
+    pub fn check(&mut self, batch: &RecordBatch, first_row: u64) -> Result<(), DataError> {
+        let file_schema = batch.schema();
         let rows = batch.num_rows() as u64;
         for c in &self.schema.columns {
             let Ok(index) = file_schema.index_of(&c.name) else {
@@ -311,12 +316,25 @@ impl<'a> SchemaChecker<'a> {
                     }
                 }
             }
-            if (c.min.is_some() || c.max.is_some()) && kind.is_numeric() {
+            if (c.min.is_some() || c.max.is_some() || !c.allow_non_finite) && kind.is_numeric() {
                 let values = arrow::compute::cast(array, &DataType::Float64)
                     .map_err(|e| DataError::Invalid(format!("column `{}`: {e}", c.name)))?;
                 let values = values.as_primitive::<Float64Type>();
                 for (i, v) in values.iter().enumerate() {
                     let Some(v) = v else { continue };
+                    if !v.is_finite() {
+                        if !c.allow_non_finite {
+                            self.record(
+                                &c.name,
+                                ViolationKind::NonFinite,
+                                "NaN or infinite value in a column that has none".into(),
+                                Some(first_row + i as u64),
+                                v.to_string(),
+                                1,
+                            );
+                        }
+                        continue;
+                    }
                     if let Some(min) = c.min
                         && v < min
                     {

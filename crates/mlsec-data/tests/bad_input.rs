@@ -157,3 +157,26 @@ fn files_of_one_version_must_agree_on_columns() {
     .to_string();
     assert!(e.contains("part-b.csv") && e.contains('z'), "{e}");
 }
+
+#[test]
+fn duplicate_column_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "dup.csv", b"a,label,label\n1,x,y\n");
+    let e = profile_of(&p, "dup.csv").unwrap_err().to_string();
+    assert!(
+        e.contains("dup.csv") && e.contains("`label` appears twice"),
+        "{e}"
+    );
+}
+
+#[test]
+fn values_too_large_to_summarise_name_the_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "huge.csv",
+        b"x,amount\n1,1e200\n2,-1e200\n3,1e200\n",
+    );
+    let e = profile_of(&p, "huge.csv").unwrap_err().to_string();
+    assert!(e.contains("`amount`") && e.contains("too large"), "{e}");
+}

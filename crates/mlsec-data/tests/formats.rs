@@ -1,4 +1,5 @@
-//! The same table as CSV, JSON Lines, Arrow IPC and Parquet profiles to the same statistics.
+//! The same table as CSV, JSON Lines, Arrow IPC (file and stream) and Parquet profiles to the
+//! same statistics.
 
 use mlsec_data::synth::{self, Plant, Spec};
 use mlsec_data::{ColumnKind, DatasetProfile, TableFormat, TableSource};
@@ -11,6 +12,7 @@ fn every_format_gives_the_same_profile() {
     let csv = dir.path().join("t.csv");
     let jsonl = dir.path().join("t.jsonl");
     let arrow = dir.path().join("t.arrow");
+    let stream = dir.path().join("t.arrows");
     synth::write(&batch, &parquet).unwrap();
     synth::write(&batch, &csv).unwrap();
     {
@@ -27,8 +29,17 @@ fn every_format_gives_the_same_profile() {
         w.write(&batch).unwrap();
         w.finish().unwrap();
     }
+    {
+        let mut w = arrow::ipc::writer::StreamWriter::try_new(
+            std::fs::File::create(&stream).unwrap(),
+            &batch.schema(),
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        w.finish().unwrap();
+    }
     let mut profiles = Vec::new();
-    for path in [&parquet, &csv, &jsonl, &arrow] {
+    for path in [&parquet, &csv, &jsonl, &arrow, &stream] {
         let format = TableFormat::detect(path).unwrap().unwrap();
         let name = path.file_name().unwrap().to_str().unwrap();
         let (p, rows) =

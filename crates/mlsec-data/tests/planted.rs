@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use mlsec_data::arrow;
 use mlsec_data::check::{self, CheckInput, CheckOptions, Verdict};
 use mlsec_data::synth::{self, Plant, Spec};
 use mlsec_data::{DataSchema, DatasetProfile, TableFormat, TableSource};
@@ -286,4 +287,117 @@ fn versions_too_large_for_row_signals_still_get_schema_and_drift() {
     assert!(poison.skipped.unwrap().contains("1000"));
     assert!(outcome.warnings.iter().any(|w| w.contains("not computed")));
     assert!(outcome.drift.unwrap().drifted().any(|c| c.column == "f3"));
+}
+
+fn profile_batch(
+    dir: &Path,
+    name: &str,
+    batch: &arrow::array::RecordBatch,
+) -> (DatasetProfile, [TableSource; 1]) {
+    let s = [source(dir, name, batch)];
+    (DatasetProfile::from_sources(&s).unwrap().0, s)
+}
+
+fn one_column(name: &str, values: Vec<f64>) -> arrow::array::RecordBatch {
+    use std::sync::Arc;
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new(name, arrow::datatypes::DataType::Float64, false),
+    ]));
+    arrow::array::RecordBatch::try_new(
+        schema,
+        vec![Arc::new(arrow::array::Float64Array::from(values))],
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_version_without_rows_or_columns_fails_its_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec::labelled(2000);
+    let reference = synth::generate(&spec, 1, &Plant::default(), None);
+    let (rp, rs) = profile_batch(dir.path(), "ref.parquet", &reference);
+    let empty = one_column("other", Vec::new());
+    let (cp, cs) = profile_batch(dir.path(), "empty.parquet", &empty);
+    let outcome = check::run(
+        "d",
+        CheckInput {
+            label: "d@2".into(),
+            profile: &cp,
+            sources: &cs,
+        },
+        Some(CheckInput {
+            label: "d@1".into(),
+            profile: &rp,
+            sources: &rs,
+        }),
+        &DataSchema::infer(&rp),
+        &CheckOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(outcome.verdict, Verdict::Failed);
+    assert!(
+        outcome.reasons.iter().any(|r| r.contains("no rows")),
+        "{:?}",
+        outcome.reasons
+    );
+    assert!(
+        outcome
+            .violations
+            .iter()
+            .any(|v| v.column == "label"
+                && v.kind == mlsec_data::schema::ViolationKind::MissingColumn)
+    );
+}
+
+#[test]
+fn drift_tests_see_changes_the_category_tests_would_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = mlsec_data::DriftOptions::default();
+    // A 0/1 flag that becomes continuous: the categorical tests have nothing to count.
+    let flag = one_column("flag", (0..5000).map(|i| (i % 2) as f64).collect());
+    let continuous = one_column("flag", (0..5000).map(|i| i as f64 / 5000.0).collect());
+    let (a, _) = profile_batch(dir.path(), "a.parquet", &flag);
+    let (b, _) = profile_batch(dir.path(), "b.parquet", &continuous);
+    let d = mlsec_data::drift::compare(&a, &b, &options);
+    assert!(d.columns[0].drifted, "{:?}", d.columns[0]);
+    // Two values replaced by another pair: the one-proportion z-test would see nothing.
+    let ab = one_column("code", (0..600).map(|i| (i % 2) as f64).collect());
+    let ac = one_column(
+        "code",
+        (0..600)
+            .map(|i| if i % 2 == 0 { 0.0 } else { 2.0 })
+            .collect(),
+    );
+    let (a, _) = profile_batch(dir.path(), "c.parquet", &ab);
+    let (b, _) = profile_batch(dir.path(), "d.parquet", &ac);
+    let d = mlsec_data::drift::compare(&a, &b, &options);
+    assert_eq!(d.columns[0].test, Some(mlsec_data::DriftTest::ChiSquare));
+    assert!(d.columns[0].drifted);
+    // All values NaN in the new version: drift, and a schema violation on every row.
+    let (fa, _) = profile_batch(dir.path(), "f.parquet", &flag);
+    let nan = one_column("flag", vec![f64::NAN; 5000]);
+    let (b, bs) = profile_batch(dir.path(), "e.parquet", &nan);
+    let d = mlsec_data::drift::compare(&fa, &b, &options);
+    assert!(d.columns[0].drifted, "{:?}", d.columns[0]);
+    let violations = mlsec_data::poison::enforce_schema(&bs, &DataSchema::infer(&fa)).unwrap();
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.kind == mlsec_data::schema::ViolationKind::NonFinite && v.count == 5000),
+        "{violations:?}"
+    );
+}
+
+#[test]
+fn check_options_out_of_range_are_refused() {
+    let mut o = CheckOptions::default();
+    assert!(o.validate().is_ok());
+    o.poison.near_cell = 0.0;
+    assert!(o.validate().unwrap_err().to_string().contains("near_cell"));
+    let mut o = CheckOptions::default();
+    o.drift.drift_share = 2.0;
+    assert!(o.validate().is_err());
+    let mut o = CheckOptions::default();
+    o.poison.class_min_rows = 0;
+    assert!(o.validate().is_err());
 }

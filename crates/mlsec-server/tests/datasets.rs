@@ -106,6 +106,74 @@ async fn versions_checks_and_reports_over_http() {
             "{fired:?}"
         );
 
+        // Loosening the thresholds is a gate decision: it needs dataset.approve (and so a second
+        // factor); thresholds out of range are refused before anything runs.
+        let loose = s
+            .authed(Method::POST, "/api/v1/datasets/fraud%2Ftx/versions/3/check")
+            .json(&json!({"drift": {"drift_share": 1.0}, "poison": {"duplicate_tolerance": 1.0}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(loose.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            loose.json::<Value>().await.unwrap()["error"]["code"],
+            "second_factor_required"
+        );
+        let silly = s
+            .authed(Method::POST, "/api/v1/datasets/fraud%2Ftx/versions/3/check")
+            .json(&json!({"poison": {"near_cell": 0.0}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(silly.status(), StatusCode::BAD_REQUEST);
+        let unknown = s
+            .authed(Method::POST, "/api/v1/datasets/fraud%2Ftx/versions/3/check")
+            .json(&json!({"poison": {"no_such_option": 1}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(unknown.status().is_client_error());
+        // A caller who may not read a dataset learns nothing about it: 403 whether or not the
+        // version exists.
+        let local = mlsec_core::RequestCtx::local();
+        s.core
+            .create_principal(
+                &local,
+                mlsec_core::NewPrincipal {
+                    id: "outsider".into(),
+                    service_account: true,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let outsider = s
+            .core
+            .create_token(
+                &local,
+                "outsider",
+                mlsec_core::NewToken {
+                    name: "t".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .token;
+        for path in [
+            "/api/v1/datasets/fraud%2Ftx/versions/1",
+            "/api/v1/datasets/fraud%2Ftx/versions/999",
+            "/api/v1/datasets/nothing/versions/1",
+        ] {
+            let r = common::client()
+                .get(s.url(path))
+                .bearer_auth(&outsider)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
+        }
+
         let versions = s.get_json("/api/v1/datasets/fraud%2Ftx/versions").await;
         let statuses: Vec<(&str, bool)> = versions
             .as_array()

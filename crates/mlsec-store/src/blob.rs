@@ -223,8 +223,9 @@ impl LocalBlobStore {
     /// next file and copy it to a temporary file while hashing it, starting write-back as they
     /// go; then one file-system sync makes every copy durable before any is renamed into place,
     /// and a second makes the renames durable. Two syncs for the batch instead of two fsyncs per
-    /// file, which is what makes a thousand small files cheap. On any error every temporary
-    /// file is removed and nothing becomes visible.
+    /// file, which is what makes a thousand small files cheap. On an error while copying,
+    /// every temporary file is removed and nothing becomes visible; blobs already renamed
+    /// before a later rename fails stay (complete, named by their content, unreferenced).
     pub fn put_files(
         &self,
         paths: &[PathBuf],
@@ -271,24 +272,38 @@ impl LocalBlobStore {
             cleanup(&staged);
             return Err(e);
         }
+        if staged.iter().any(Option::is_none) {
+            cleanup(&staged);
+            return Err(StoreError::Inconsistent(
+                "a file of the batch was not staged".into(),
+            ));
+        }
         let mut out = Vec::with_capacity(staged.len());
-        for (tmp, digest, size) in staged.into_iter().flatten() {
-            let target = self.path(&digest);
+        for (i, (tmp, digest, size)) in staged.iter().flatten().enumerate() {
+            let target = self.path(digest);
             if target.is_file() {
-                let _ = fs::remove_file(&tmp);
+                let _ = fs::remove_file(tmp);
                 out.push(BlobInfo {
-                    digest,
-                    size,
+                    digest: *digest,
+                    size: *size,
                     created: false,
                 });
                 continue;
             }
             let dir = target.parent().expect("blob paths have a parent");
-            fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
-            fs::rename(&tmp, &target).map_err(|e| StoreError::io("rename blob", &target, e))?;
+            let moved = fs::create_dir_all(dir)
+                .map_err(|e| StoreError::io("create directory", dir, e))
+                .and_then(|_| {
+                    fs::rename(tmp, &target).map_err(|e| StoreError::io("rename blob", &target, e))
+                });
+            if let Err(e) = moved {
+                // Blobs already moved are complete and named by their content: harmless.
+                cleanup(&staged[i..]);
+                return Err(e);
+            }
             out.push(BlobInfo {
-                digest,
-                size,
+                digest: *digest,
+                size: *size,
                 created: true,
             });
         }

@@ -62,6 +62,9 @@ pub enum DataCommand {
     Checkout {
         version: String,
         destination: PathBuf,
+        /// Restore even a quarantined version (its check failed).
+        #[arg(long)]
+        allow_quarantined: bool,
         #[arg(long)]
         json: bool,
     },
@@ -305,10 +308,11 @@ async fn run(core: &Mlsec, ctx: &RequestCtx, command: DataCommand) -> CmdResult 
         DataCommand::Checkout {
             version,
             destination,
+            allow_quarantined,
             json,
         } => {
             let view = core
-                .checkout_dataset(ctx, &parse_ref(&version)?, &destination)
+                .checkout_dataset(ctx, &parse_ref(&version)?, &destination, allow_quarantined)
                 .await?;
             if json {
                 print_json(&view);

@@ -215,6 +215,32 @@ fn add_check_verify_checkout_with_exit_codes() {
         Some(2)
     );
 
+    // A quarantined version is not restored unless asked for explicitly.
+    let q = dir.path().join("quarantined");
+    let refused = mlsec(
+        &data,
+        &["data", "checkout", "fraud/train@2", q.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("quarantined"));
+    ok(&mlsec(
+        &data,
+        &[
+            "data",
+            "checkout",
+            "fraud/train@2",
+            q.to_str().unwrap(),
+            "--allow-quarantined",
+        ],
+    ));
+    assert!(q.join("train.parquet").is_file() && q.join("meta/README.md").is_file());
+    assert!(std::fs::read_dir(&q).unwrap().all(|e| {
+        !e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".mlsec")
+    }));
+
     // A bad table records nothing: the error names the file and line.
     let bad = dir.path().join("bad");
     std::fs::create_dir_all(&bad).unwrap();
@@ -247,7 +273,7 @@ fn add_check_verify_checkout_with_exit_codes() {
         ("dataset.version.add", 2),
         ("dataset.check", 2),
         ("dataset.verify", 3),
-        ("dataset.checkout", 1),
+        ("dataset.checkout", 2),
     ] {
         let found = text
             .lines()
