@@ -13,6 +13,9 @@ tree="${1:-${TMPDIR:-/tmp}/mlsec-add-tree}"
 bin="${2:-${CARGO_TARGET_DIR:-$here/../../target}/release/mlsec}"
 [[ -x $bin ]] || { echo "build it first: cargo build --release -p mlsec ($bin)" >&2; exit 2; }
 "$here/make_tree.sh" "$tree" >&2
+# DROP_CACHES=1 (root) starts from an empty page cache, so runs do not inherit each other's
+# dirty or cached pages; the tree is then read once so both tools hash from memory.
+if [[ ${DROP_CACHES:-0} == 1 ]]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi
 # Warm the page cache the same way for both tools.
 find "$tree" -type f -exec cat {} + > /dev/null
 

@@ -233,3 +233,49 @@ mod s3 {
         .await;
     }
 }
+
+#[test]
+fn batch_ingest_stores_every_file_once_and_leaves_nothing_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalBlobStore::open(dir.path().join("blobs")).unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let mut paths = Vec::new();
+    for (i, body) in [
+        b"alpha".to_vec(),
+        b"beta".to_vec(),
+        b"alpha".to_vec(),
+        vec![7u8; 3 << 20],
+        Vec::new(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let p = src.join(format!("f{i}"));
+        std::fs::write(&p, &body).unwrap();
+        paths.push((p, body));
+    }
+    let only_paths: Vec<_> = paths.iter().map(|(p, _)| p.clone()).collect();
+    let infos = store.put_files(&only_paths, 3).unwrap();
+    assert_eq!(infos.len(), 5);
+    for ((_, body), info) in paths.iter().zip(&infos) {
+        assert_eq!(info.digest, Digest::of(body));
+        assert_eq!(info.size, body.len() as u64);
+        assert_eq!(std::fs::read(store.path(&info.digest)).unwrap(), *body);
+    }
+    // The same content twice in one batch: stored once.
+    assert_eq!(infos.iter().filter(|i| i.created).count(), 4);
+    let tmp_entries = || {
+        std::fs::read_dir(dir.path().join("blobs/tmp"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(tmp_entries(), 0);
+
+    // A file that cannot be read fails the batch and leaves no temporary file.
+    let mut broken = only_paths.clone();
+    broken.insert(2, src.join("missing"));
+    let e = store.put_files(&broken, 2).unwrap_err().to_string();
+    assert!(e.contains("missing"), "{e}");
+    assert_eq!(tmp_entries(), 0);
+}
