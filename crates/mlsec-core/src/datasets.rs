@@ -171,6 +171,9 @@ pub struct DatasetSummaryView {
 pub struct StagedFile {
     pub path: String,
     pub sha256: Digest,
+    /// Known when this process just stored the bytes; otherwise read from the blob record.
+    #[serde(skip)]
+    pub stored_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -360,7 +363,11 @@ impl Mlsec {
         let (files, new_bytes) = self.ingest_files(walked).await?;
         let staged = files
             .into_iter()
-            .map(|(path, sha256, _)| StagedFile { path, sha256 })
+            .map(|(path, sha256, size)| StagedFile {
+                path,
+                sha256,
+                stored_size: Some(size),
+            })
             .collect();
         let mut added = self
             .record_dataset_version(ctx, name, staged, message, source)
@@ -529,11 +536,12 @@ impl Mlsec {
         // Every file must be stored; sizes come from the blob records, not from the caller.
         let mut entries = Vec::with_capacity(files.len());
         for f in &files {
-            let size = match &self.inner.local_blobs {
-                Some(local) => std::fs::metadata(local.path(&f.sha256))
+            let size = match (f.stored_size, &self.inner.local_blobs) {
+                (Some(size), _) => Some(size),
+                (None, Some(local)) => std::fs::metadata(local.path(&f.sha256))
                     .map(|m| m.len())
                     .ok(),
-                None => self.inner.store.blob(&f.sha256).await?.map(|b| b.size),
+                (None, None) => self.inner.store.blob(&f.sha256).await?.map(|b| b.size),
             };
             let size = size.ok_or_else(|| CoreError::NotFound {
                 what: "blob",
@@ -655,7 +663,11 @@ impl Mlsec {
                 path: f.path.clone(),
                 size: f.size as i64,
                 sha256: f.sha256.to_string(),
-                format: f.format.map(|x| format!("{x:?}").to_lowercase()),
+                format: f.format.and_then(|x| {
+                    serde_json::to_value(x)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                }),
                 row_count: f.rows.map(|r| r as i64),
             })
             .collect();
@@ -933,8 +945,11 @@ impl Mlsec {
                     size: f.size as u64,
                     sha256: Digest::parse(&f.sha256)
                         .map_err(|e| mlsec_store::StoreError::Inconsistent(e.to_string()))?,
-                    format: None,
-                    rows: None,
+                    // Recorded when the version was added; lets a check read only its tables.
+                    format: f.format.as_deref().and_then(|t| {
+                        serde_json::from_value(serde_json::Value::String(t.into())).ok()
+                    }),
+                    rows: f.row_count.map(|r| r as u64),
                 })
             })
             .collect::<Result<Vec<_>, mlsec_store::StoreError>>()?;
@@ -1113,6 +1128,7 @@ impl Mlsec {
                 &current_files
                     .files
                     .iter()
+                    .filter(|f| f.format.is_some())
                     .map(|f| (f.path.clone(), f.sha256))
                     .collect::<Vec<_>>(),
             )
@@ -1124,6 +1140,7 @@ impl Mlsec {
                     self.table_sources(
                         &m.files
                             .iter()
+                            .filter(|f| f.format.is_some())
                             .map(|f| (f.path.clone(), f.sha256))
                             .collect::<Vec<_>>(),
                     )
