@@ -234,6 +234,20 @@ mod tempdir {
     }
 }
 
+/// A version's stored profile; one that does not parse means the database was altered.
+fn stored_profile(row: &DatasetVersionRow) -> Result<Option<DatasetProfile>, CoreError> {
+    row.profile_json
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| {
+            CoreError::Store(mlsec_store::StoreError::Inconsistent(format!(
+                "profile of {}@{}: {e}",
+                row.dataset, row.number
+            )))
+        })
+}
+
 fn profile_json(p: &DatasetProfile) -> Result<String, CoreError> {
     serde_json::to_string(p).map_err(|e| CoreError::InvalidRequest(format!("profile: {e}")))
 }
@@ -498,6 +512,18 @@ impl Mlsec {
             out.push((path.clone(), target));
         }
         Ok((out, Some(tmp)))
+    }
+
+    /// The tabular files of a stored version (as recorded when it was added), readable.
+    async fn version_tables(&self, row: &DatasetVersionRow) -> Result<Materialized, CoreError> {
+        let manifest = self.stored_manifest(row).await?;
+        let tables: Vec<(String, Digest)> = manifest
+            .files
+            .iter()
+            .filter(|f| f.format.is_some())
+            .map(|f| (f.path.clone(), f.sha256))
+            .collect();
+        self.table_sources(&tables).await
     }
 
     async fn table_sources(&self, files: &[(String, Digest)]) -> Result<Materialized, CoreError> {
@@ -768,16 +794,7 @@ impl Mlsec {
             .store
             .dataset_files(&row.dataset, row.number)
             .await?;
-        let profile: Option<DatasetProfile> = row
-            .profile_json
-            .as_deref()
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|e| {
-                CoreError::Store(mlsec_store::StoreError::Inconsistent(format!(
-                    "profile: {e}"
-                )))
-            })?;
+        let profile = stored_profile(&row)?;
         let check = self
             .inner
             .store
@@ -819,15 +836,7 @@ impl Mlsec {
             .authorized_version(ctx, reference, "dataset.read")
             .await?;
 
-        row.profile_json
-            .as_deref()
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|e| {
-                CoreError::Store(mlsec_store::StoreError::Inconsistent(format!(
-                    "profile: {e}"
-                )))
-            })
+        stored_profile(&row)
     }
 
     pub async fn dataset_schema(
@@ -1097,9 +1106,8 @@ impl Mlsec {
                 )));
             }
         };
-        let current_profile: DatasetProfile = match &row.profile_json {
-            Some(p) => serde_json::from_str(p)
-                .map_err(|e| mlsec_store::StoreError::Inconsistent(format!("profile: {e}")))?,
+        let current_profile = match stored_profile(&row)? {
+            Some(p) => p,
             None => {
                 return Err(CoreError::InvalidRequest(format!(
                     "{name}@{} has no tabular files to check",
@@ -1116,37 +1124,13 @@ impl Mlsec {
             Some(n) => self.inner.store.dataset_version(&name, n).await?,
             None => None,
         };
-        let reference_profile: Option<DatasetProfile> = reference_row
-            .as_ref()
-            .and_then(|r| r.profile_json.as_deref())
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|e| mlsec_store::StoreError::Inconsistent(format!("profile: {e}")))?;
-        let current_files = self.stored_manifest(&row).await?;
-        let current_sources = self
-            .table_sources(
-                &current_files
-                    .files
-                    .iter()
-                    .filter(|f| f.format.is_some())
-                    .map(|f| (f.path.clone(), f.sha256))
-                    .collect::<Vec<_>>(),
-            )
-            .await?;
+        let reference_profile = match &reference_row {
+            Some(r) => stored_profile(r)?,
+            None => None,
+        };
+        let current_sources = self.version_tables(&row).await?;
         let reference_sources = match &reference_row {
-            Some(r) => {
-                let m = self.stored_manifest(r).await?;
-                Some(
-                    self.table_sources(
-                        &m.files
-                            .iter()
-                            .filter(|f| f.format.is_some())
-                            .map(|f| (f.path.clone(), f.sha256))
-                            .collect::<Vec<_>>(),
-                    )
-                    .await?,
-                )
-            }
+            Some(r) => Some(self.version_tables(r).await?),
             None => None,
         };
         let current_label = format!("{name}@{}", row.number);

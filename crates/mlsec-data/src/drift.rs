@@ -254,23 +254,17 @@ pub fn column_drift(r: &ColumnProfile, c: &ColumnProfile, options: &DriftOptions
         (true, false) => DriftTest::JensenShannon,
     };
     let test = options.tests.get(&r.name).copied().unwrap_or(default_test);
-    let mut measures = Vec::new();
-    let mut score_of = |t: DriftTest| -> f64 {
-        let s = score(t, r, c, &distribution, categorical);
-        measures.push(Measure {
+    let score = score(test, r, c, &distribution, categorical);
+    // The other distances, for context (never deciding).
+    let measures: Vec<Measure> = [DriftTest::JensenShannon, DriftTest::Psi]
+        .into_iter()
+        .filter(|&t| t != test)
+        .map(|t| Measure {
             test: t,
-            score: s,
+            score: self::score(t, r, c, &distribution, categorical),
             scale: t.scale().to_owned(),
-        });
-        s
-    };
-    let score = score_of(test);
-    for extra in [DriftTest::JensenShannon, DriftTest::Psi] {
-        if extra != test {
-            score_of(extra);
-        }
-    }
-    measures.remove(0);
+        })
+        .collect();
     let threshold = if test.is_p_value() {
         options.p_value_threshold
     } else if test == DriftTest::Psi {

@@ -702,11 +702,6 @@ pub fn analyse(
                     ));
                 }
                 if worst.as_ref().is_none_or(|w| excess > w.0) {
-                    let (lo, hi) = (
-                        r.first().map_or(0.0, |x| x.0),
-                        r.last().map_or(0.0, |x| x.0),
-                    );
-                    let _ = (lo, hi);
                     let q = |p: f64| r[((p * r.len() as f64) as usize).min(r.len() - 1)].0;
                     let (p1, p99) = (q(0.01), q(0.99));
                     let rows: Vec<u64> = cur_rows.numeric[k]

@@ -322,26 +322,11 @@ async fn append(
         .zip(events.chunks(INSERT_CHUNK))
     {
         let (recs, evs) = chunk;
-        let mut sql = String::from(
-            "INSERT INTO audit_events (idx, hash, canonical, time, actor, action, resource, decision) VALUES ",
+        let sql = crate::db::multi_row_insert(
+            "INSERT INTO audit_events (idx, hash, canonical, time, actor, action, resource, decision)",
+            8,
+            recs.len(),
         );
-        for i in 0..recs.len() {
-            let b = i * 8;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${},${},${},${},${},${},${},${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8
-            ));
-        }
         let mut query = sqlx::query(&sql);
         for (record, event) in recs.iter().zip(evs) {
             query = query

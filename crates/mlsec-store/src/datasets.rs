@@ -200,25 +200,11 @@ impl WriteTx {
         })?;
         // Multi-row inserts keep a 1,000-file version to a handful of statements.
         for chunk in files.chunks(200) {
-            let mut sql = String::from(
-                "INSERT INTO dataset_files (dataset, number, path, size, sha256, format, row_count) VALUES ",
+            let sql = crate::db::multi_row_insert(
+                "INSERT INTO dataset_files (dataset, number, path, size, sha256, format, row_count)",
+                7,
+                chunk.len(),
             );
-            for i in 0..chunk.len() {
-                let b = i * 7;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7
-                ));
-            }
             let mut q = sqlx::query(&sql);
             for f in chunk {
                 q = q

@@ -236,7 +236,15 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{multi_row_insert, redact_url};
+
+    #[test]
+    fn multi_row_insert_numbers_placeholders_row_by_row() {
+        assert_eq!(
+            multi_row_insert("INSERT INTO t (a, b)", 2, 2),
+            "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4)"
+        );
+    }
 
     #[test]
     fn passwords_are_redacted() {
@@ -247,4 +255,26 @@ mod tests {
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
         assert_eq!(redact_url("sqlite:///x/y.db"), "sqlite:///x/y.db");
     }
+}
+
+/// `INSERT … VALUES ($1,…,$k), ($k+1,…), …` for `rows` rows of `columns` values: one statement
+/// for many rows, with `$n` placeholders both backends accept.
+pub(crate) fn multi_row_insert(head: &str, columns: usize, rows: usize) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * columns * 5);
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("${}", r * columns + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
 }

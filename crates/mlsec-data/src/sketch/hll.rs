@@ -63,39 +63,19 @@ impl HyperLogLog {
 impl Serialize for HyperLogLog {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // Registers hold at most 53, so two hex digits each; most are small in practice.
-        s.serialize_str(&hex_encode(&self.registers))
+        s.serialize_str(&hex::encode(&self.registers))
     }
 }
 
 impl<'de> Deserialize<'de> for HyperLogLog {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        let registers = hex_decode(&text).ok_or_else(|| serde::de::Error::custom("bad HLL"))?;
+        let registers = hex::decode(&text).map_err(|_| serde::de::Error::custom("bad HLL"))?;
         if registers.len() != M || registers.iter().any(|&r| r > 64) {
             return Err(serde::de::Error::custom("HLL has the wrong size"));
         }
         Ok(HyperLogLog { registers })
     }
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 15) as usize] as char);
-    }
-    out
-}
-
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]
