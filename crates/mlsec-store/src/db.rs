@@ -234,6 +234,28 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// `INSERT … VALUES ($1,…,$k), ($k+1,…), …` for `rows` rows of `columns` values: one statement
+/// for many rows, with `$n` placeholders both backends accept.
+pub(crate) fn multi_row_insert(head: &str, columns: usize, rows: usize) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * columns * 5);
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("${}", r * columns + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 #[cfg(test)]
 mod tests {
     use super::{multi_row_insert, redact_url};
@@ -255,26 +277,4 @@ mod tests {
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
         assert_eq!(redact_url("sqlite:///x/y.db"), "sqlite:///x/y.db");
     }
-}
-
-/// `INSERT … VALUES ($1,…,$k), ($k+1,…), …` for `rows` rows of `columns` values: one statement
-/// for many rows, with `$n` placeholders both backends accept.
-pub(crate) fn multi_row_insert(head: &str, columns: usize, rows: usize) -> String {
-    let mut sql = String::with_capacity(head.len() + rows * columns * 5);
-    sql.push_str(head);
-    sql.push_str(" VALUES ");
-    for r in 0..rows {
-        if r > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for c in 0..columns {
-            if c > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("${}", r * columns + c + 1));
-        }
-        sql.push(')');
-    }
-    sql
 }
