@@ -46,17 +46,21 @@ ensure_rust_tools() {
 # Real clients and servers for interop tests live in a venv outside the clone.
 ensure_venv() {
   local venv="${MLSEC_TEST_VENV:-$HOME/.cache/mlsec-venv}"
-  local want="moto[server]==5.2.1"
+  # moto: an S3 endpoint for the object-store tests; mlflow-skinny: the MLflow client the
+  # tracking-API interop test drives (version documented in docs/mlflow.md).
+  local want="moto[server]==5.2.1 mlflow-skinny==3.17.2"
   if [ ! -x "$venv/bin/python" ]; then
     log "creating the interop venv at $venv"
     python3 -m venv "$venv"
   fi
   if [ "$(cat "$venv/.mlsec-requirements" 2>/dev/null)" != "$want" ]; then
     log "installing $want"
-    "$venv/bin/pip" install -q --disable-pip-version-check "$want"
+    # shellcheck disable=SC2086 # one word per requirement
+    "$venv/bin/pip" install -q --disable-pip-version-check $want
     echo "$want" > "$venv/.mlsec-requirements"
   fi
   export MLSEC_TEST_MOTO_SERVER="$venv/bin/moto_server"
+  export MLSEC_TEST_PYTHON="$venv/bin/python"
 }
 
 # The dataset check report is rendered in headless Chromium by a test.
@@ -78,7 +82,7 @@ cargo fmt --all -- --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
-log "tests (SQLite always; PostgreSQL at $MLSEC_TEST_DATABASE_URL; S3 via $MLSEC_TEST_MOTO_SERVER)"
+log "tests (SQLite always; PostgreSQL at $MLSEC_TEST_DATABASE_URL; S3 via $MLSEC_TEST_MOTO_SERVER; MLflow client via $MLSEC_TEST_PYTHON)"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-features --locked --no-fail-fast
 else

@@ -309,7 +309,7 @@ impl Mlsec {
     /// Resolves a reference for a caller allowed `action` on the dataset. The name is authorized
     /// before anything is looked up, so a caller learns nothing about datasets it may not see;
     /// a bare digest is resolved only among datasets the caller may `action`.
-    async fn authorized_version(
+    pub(crate) async fn authorized_version(
         &self,
         ctx: &RequestCtx,
         reference: &VersionRef,

@@ -282,6 +282,8 @@ pub(crate) struct Inner {
     pub(crate) public_key_path: PathBuf,
     pub(crate) sealing_key: [u8; 32],
     pub(crate) access: crate::access::AccessState,
+    /// Group commit of run logging.
+    pub(crate) run_writer: crate::group_commit::RunWriter,
 }
 
 pub(crate) fn now_millis() -> i64 {
@@ -349,7 +351,7 @@ impl Mlsec {
         );
         Ok(Mlsec {
             inner: Arc::new(Inner {
-                store,
+                store: store.clone(),
                 blobs,
                 local_blobs,
                 trusted,
@@ -358,6 +360,7 @@ impl Mlsec {
                 public_key_path: public_path,
                 sealing_key,
                 access: crate::access::AccessState::new(),
+                run_writer: crate::group_commit::RunWriter::start(store.clone()),
             }),
         })
     }

@@ -30,6 +30,7 @@ pub fn router(core: Mlsec) -> Router {
     Router::new()
         .merge(routes::health::router())
         .nest("/api/v1", routes::api_v1())
+        .merge(routes::mlflow::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn(request_id::layer))

@@ -13,6 +13,8 @@ mod error;
 mod identity;
 mod migrate;
 mod principals;
+mod registry;
+mod tracking;
 
 pub use audit::{AuditQuery, WriteTx};
 #[cfg(feature = "s3")]
@@ -27,3 +29,10 @@ pub use db::{Backend, Store, StoreOptions};
 pub use error::StoreError;
 pub use identity::{GrantRow, PolicyRow, SessionRow, ThrottleRow, TotpRow};
 pub use principals::{BlobRow, PrincipalRow, TokenRow};
+pub use registry::{
+    ModelAliasRow, ModelVersionFileRow, ModelVersionRow, RegisteredModelRow, VersionQuery,
+};
+pub use tracking::{
+    ArtifactRow, CompareOp, ExperimentRow, FilterValue, LoggedModelRow, MetricRow, RunClause,
+    RunData, RunField, RunInputRow, RunOrder, RunQuery, RunRow,
+};

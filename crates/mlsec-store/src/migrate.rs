@@ -30,6 +30,11 @@ const SQLITE: &[Migration] = &[
         name: "datasets",
         sql: include_str!("../migrations/sqlite/0003_datasets.sql"),
     },
+    Migration {
+        version: 4,
+        name: "tracking",
+        sql: include_str!("../migrations/sqlite/0004_tracking.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -47,6 +52,11 @@ const POSTGRES: &[Migration] = &[
         version: 3,
         name: "datasets",
         sql: include_str!("../migrations/postgres/0003_datasets.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "tracking",
+        sql: include_str!("../migrations/postgres/0004_tracking.sql"),
     },
 ];
 

@@ -3,6 +3,7 @@ pub mod blobs;
 pub mod datasets;
 pub mod health;
 pub mod identity;
+pub mod mlflow;
 pub mod policy;
 pub mod session;
 pub mod whoami;

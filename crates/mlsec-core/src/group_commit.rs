@@ -1,0 +1,194 @@
+//! Group commit of run logging: concurrent log-metric, log-param, set-tag and log-batch calls
+//! are written in one transaction, each with its own audit event, and every caller is answered
+//! only after that transaction committed.
+//!
+//! One durable commit costs a disk flush (~0.7 ms here), which caps one-at-a-time logging near
+//! 1,400 calls/s. A single writer task drains whatever calls arrived while the previous commit
+//! was flushing, so the flush is shared and throughput follows the number of callers while each
+//! call keeps its own acknowledgement and its own validation.
+
+use std::collections::HashMap;
+
+use mlsec_audit::AuditEvent;
+use mlsec_store::{MetricRow, RunRow, Store};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::CoreError;
+
+/// Most calls in one transaction.
+const MAX_JOBS_PER_COMMIT: usize = 512;
+/// Most logged entries in one transaction.
+const MAX_ENTRIES_PER_COMMIT: usize = 50_000;
+
+/// One call's writes to one run.
+pub(crate) struct RunLog {
+    pub run_id: String,
+    pub metrics: Vec<MetricRow>,
+    pub params: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+    pub event: AuditEvent,
+}
+
+impl RunLog {
+    fn entries(&self) -> usize {
+        self.metrics.len() + self.params.len() + self.tags.len()
+    }
+}
+
+struct Job {
+    log: RunLog,
+    reply: oneshot::Sender<Result<(), CoreError>>,
+}
+
+/// The queue in front of the writer task.
+pub(crate) struct RunWriter {
+    tx: mpsc::Sender<Job>,
+}
+
+impl RunWriter {
+    pub(crate) fn start(store: Store) -> RunWriter {
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(writer_loop(store, rx));
+        RunWriter { tx }
+    }
+
+    /// Queues the writes and waits until they are committed (or refused).
+    pub(crate) async fn write(&self, log: RunLog) -> Result<(), CoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job { log, reply })
+            .await
+            .map_err(|_| CoreError::Key("the run writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| CoreError::Key("the run writer dropped a write".into()))?
+    }
+}
+
+async fn writer_loop(store: Store, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut entries = first.log.entries();
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_JOBS_PER_COMMIT && entries < MAX_ENTRIES_PER_COMMIT {
+            match rx.try_recv() {
+                Ok(job) => {
+                    entries += job.log.entries();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_jobs(&store, jobs).await;
+    }
+}
+
+/// Why a run refuses writes, if it does.
+pub(crate) fn run_refuses_writes(run: &RunRow) -> Option<CoreError> {
+    (run.lifecycle_stage != "active").then(|| {
+        CoreError::InvalidRequest(format!(
+            "the run `{}` must be in the 'active' state; it is '{}'",
+            run.run_id, run.lifecycle_stage
+        ))
+    })
+}
+
+async fn commit_jobs(store: &Store, jobs: Vec<Job>) {
+    let mut w = match store.begin_write().await {
+        Ok(w) => w,
+        Err(e) => {
+            let message = e.to_string();
+            for job in jobs {
+                let _ = job.reply.send(Err(CoreError::Key(message.clone())));
+            }
+            return;
+        }
+    };
+    let mut runs: HashMap<String, Option<RunRow>> = HashMap::new();
+    let mut accepted = Vec::with_capacity(jobs.len());
+    let mut events = Vec::with_capacity(jobs.len());
+    let mut failure: Option<String> = None;
+    for job in jobs {
+        if failure.is_some() {
+            accepted.push(job);
+            continue;
+        }
+        match apply(&mut w, &mut runs, &job.log).await {
+            Ok(Ok(())) => {
+                events.push(job.log.event.clone());
+                accepted.push(job);
+            }
+            Ok(Err(refused)) => {
+                let _ = job.reply.send(Err(refused));
+            }
+            Err(e) => {
+                failure = Some(e.to_string());
+                accepted.push(job);
+            }
+        }
+    }
+    let outcome = match failure {
+        Some(message) => {
+            let _ = w.rollback().await;
+            Err(message)
+        }
+        None if events.is_empty() => {
+            let _ = w.rollback().await;
+            Ok(())
+        }
+        None => w
+            .commit(&events)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+    };
+    for job in accepted {
+        let _ = job.reply.send(match &outcome {
+            Ok(()) => Ok(()),
+            Err(message) => Err(CoreError::Key(format!("run logging failed: {message}"))),
+        });
+    }
+}
+
+/// Validates and writes one call. The outer error aborts the whole transaction (a database
+/// failure); the inner one refuses this call only.
+async fn apply(
+    w: &mut mlsec_store::WriteTx,
+    runs: &mut HashMap<String, Option<RunRow>>,
+    log: &RunLog,
+) -> Result<Result<(), CoreError>, mlsec_store::StoreError> {
+    if !runs.contains_key(&log.run_id) {
+        let run = w.run_in_tx(&log.run_id).await?;
+        runs.insert(log.run_id.clone(), run);
+    }
+    let Some(run) = runs.get(&log.run_id).and_then(|r| r.as_ref()) else {
+        return Ok(Err(CoreError::NotFound {
+            what: "run",
+            id: log.run_id.clone(),
+        }));
+    };
+    if let Some(refused) = run_refuses_writes(run) {
+        return Ok(Err(refused));
+    }
+    if !log.params.is_empty() {
+        let keys: Vec<&str> = log.params.iter().map(|(k, _)| k.as_str()).collect();
+        let logged = w.run_params_in_tx(&log.run_id, &keys).await?;
+        for (k, v) in &log.params {
+            if let Some(old) = logged.get(k)
+                && old != v
+            {
+                return Ok(Err(CoreError::InvalidRequest(format!(
+                    "Changing param values is not allowed. Param with key='{k}' was already logged with value='{old}' for run ID='{}'. Attempted logging new value '{v}'.",
+                    log.run_id
+                ))));
+            }
+        }
+        w.insert_run_params(&log.run_id, &log.params).await?;
+    }
+    if !log.metrics.is_empty() {
+        w.insert_run_metrics(&log.run_id, &log.metrics).await?;
+    }
+    if !log.tags.is_empty() {
+        w.set_run_tags(&log.run_id, &log.tags).await?;
+    }
+    Ok(Ok(()))
+}
