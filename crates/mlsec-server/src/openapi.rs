@@ -51,6 +51,13 @@ use crate::routes;
         routes::datasets::report,
         routes::datasets::schema,
         routes::datasets::set_schema,
+        routes::registry::run,
+        routes::registry::models,
+        routes::registry::add_version,
+        routes::registry::version,
+        routes::registry::set_alias,
+        routes::registry::delete_alias,
+        routes::registry::lineage,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth)

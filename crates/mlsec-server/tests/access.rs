@@ -28,6 +28,7 @@ enum Needs {
 fn operations(
     blob: &str,
     token_id: &str,
+    run_id: &str,
 ) -> Vec<(&'static str, &'static str, Needs, String, Option<Body>)> {
     use Needs::*;
     let b = |v: Value| Some(Body::Json(v));
@@ -308,6 +309,62 @@ fn operations(
             "/api/v1/session/logout".into(),
             None,
         ),
+        (
+            "get",
+            "/api/v1/runs/{run_id}",
+            Role("viewer", false),
+            format!("/api/v1/runs/{run_id}"),
+            None,
+        ),
+        (
+            "get",
+            "/api/v1/models",
+            Anyone,
+            "/api/v1/models".into(),
+            None,
+        ),
+        (
+            "post",
+            "/api/v1/models/{name}/versions",
+            Role("ci", false),
+            "/api/v1/models/team%2Ffraud/versions".into(),
+            b(json!({"files": [{"path": "weights.bin", "sha256": blob}]})),
+        ),
+        (
+            "get",
+            "/api/v1/models/{name}/versions/{version}",
+            Role("viewer", false),
+            "/api/v1/models/team%2Ffraud/versions/1".into(),
+            None,
+        ),
+        (
+            "put",
+            "/api/v1/models/{name}/aliases/{alias}",
+            Role("maintainer", false),
+            "/api/v1/models/team%2Ffraud/aliases/champion".into(),
+            b(json!({"version": "1"})),
+        ),
+        (
+            "put",
+            "/api/v1/models/{name}/aliases/{alias}",
+            Role("maintainer", true),
+            "/api/v1/models/team%2Ffraud/aliases/production".into(),
+            b(json!({"version": "1"})),
+        ),
+        (
+            "delete",
+            "/api/v1/models/{name}/aliases/{alias}",
+            Role("maintainer", false),
+            "/api/v1/models/team%2Ffraud/aliases/staging".into(),
+            None,
+        ),
+        (
+            "get",
+            "/api/v1/lineage",
+            Role("viewer", false),
+            "/api/v1/lineage?start=model:team/fraud/1&direction=upstream".into(),
+            None,
+        ),
     ]
 }
 
@@ -418,7 +475,7 @@ async fn login(s: &Server, id: &str, code: Option<String>) -> (String, String) {
     (value, body["csrf_token"].as_str().unwrap().to_owned())
 }
 
-async fn setup_fixtures(s: &Server) -> (String, String) {
+async fn setup_fixtures(s: &Server) -> (String, String, String) {
     let local = RequestCtx::local();
     for id in ["target", "victim", "enrollee", "holder"] {
         principal_with(s, id, None, id == "holder").await;
@@ -454,7 +511,39 @@ async fn setup_fixtures(s: &Server) -> (String, String) {
         .check_dataset(&local, &v1, Default::default())
         .await
         .unwrap();
-    (blob, token_id)
+    let exp = s
+        .core
+        .create_experiment(&local, "fixture", vec![])
+        .await
+        .unwrap();
+    let run = s
+        .core
+        .create_run(&local, &exp, Some("fixture"), None, None, vec![])
+        .await
+        .unwrap();
+    s.core
+        .create_registered_model(&local, "team/fraud", "", vec![])
+        .await
+        .unwrap();
+    let staged: mlsec_core::StagedFile =
+        serde_json::from_value(json!({"path": "weights.bin", "sha256": blob})).unwrap();
+    s.core
+        .create_model_version(
+            &local,
+            "team/fraud",
+            mlsec_core::VersionSource::Blobs(vec![staged]),
+            None,
+            "",
+            vec![],
+        )
+        .await
+        .unwrap();
+    // The alias the table's delete row removes.
+    s.core
+        .move_alias(&local, "team/fraud", "staging", Some("1"))
+        .await
+        .unwrap();
+    (blob, token_id, run.run_id)
 }
 
 #[tokio::test]
@@ -474,8 +563,8 @@ async fn every_route_answers_401_403_and_success_by_role() {
                 documented.insert(format!("{method} {path}"));
             }
         }
-        let (blob, token_id) = setup_fixtures(&s).await;
-        let ops = operations(&blob, &token_id);
+        let (blob, token_id, run_id) = setup_fixtures(&s).await;
+        let ops = operations(&blob, &token_id, &run_id);
         let covered: BTreeSet<String> = ops
             .iter()
             .map(|(m, p, ..)| format!("{m} {p}"))

@@ -7,6 +7,7 @@ mod access_cmd;
 mod commands;
 mod config;
 mod data_cmd;
+mod registry_cmd;
 mod scan_cmd;
 
 use std::path::PathBuf;
@@ -92,6 +93,25 @@ enum Command {
     Data {
         #[command(subcommand)]
         command: data_cmd::DataCommand,
+    },
+    /// Tracked runs (logged through the MLflow-compatible API).
+    Run {
+        #[command(subcommand)]
+        command: registry_cmd::RunCommand,
+    },
+    /// The model registry: versions pinned by digest, scanned, aliased.
+    Model {
+        #[command(subcommand)]
+        command: registry_cmd::ModelCommand,
+    },
+    /// Walk the lineage graph from `dataset:NAME@N`, `run:ID`, `model:NAME/N` or
+    /// `model:NAME@ALIAS`: upstream (what it was made from) or `--downstream` (what used it).
+    Lineage {
+        start: String,
+        #[arg(long)]
+        downstream: bool,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -209,6 +229,13 @@ fn main() -> ExitCode {
             Command::Mfa { command } => access_cmd::mfa(&config, command).await,
             Command::Policy { command } => access_cmd::policy(&config, command).await,
             Command::Data { command } => data_cmd::data(&config, command).await,
+            Command::Run { command } => registry_cmd::run(&config, command).await,
+            Command::Model { command } => registry_cmd::model(&config, command).await,
+            Command::Lineage {
+                start,
+                downstream,
+                json,
+            } => registry_cmd::lineage(&config, start, downstream, json).await,
         }
     });
     finish(result)

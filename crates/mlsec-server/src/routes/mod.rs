@@ -5,6 +5,7 @@ pub mod health;
 pub mod identity;
 pub mod mlflow;
 pub mod policy;
+pub mod registry;
 pub mod session;
 pub mod whoami;
 
@@ -86,4 +87,13 @@ pub fn api_v1() -> Router<AppState> {
             "/datasets/{name}/schema",
             get(datasets::schema).put(datasets::set_schema),
         )
+        .route("/runs/{run_id}", get(registry::run))
+        .route("/models", get(registry::models))
+        .route("/models/{name}/versions", post(registry::add_version))
+        .route("/models/{name}/versions/{version}", get(registry::version))
+        .route(
+            "/models/{name}/aliases/{alias}",
+            axum::routing::put(registry::set_alias).delete(registry::delete_alias),
+        )
+        .route("/lineage", get(registry::lineage))
 }

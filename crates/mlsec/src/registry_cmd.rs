@@ -1,0 +1,348 @@
+//! `mlsec run`, `mlsec model` and `mlsec lineage`: tracked runs, the model registry and the
+//! lineage graph, on the local data directory as the local operator. Every change is audited.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use mlsec_core::data::manifest;
+use mlsec_core::{
+    Direction, LineageStart, Mlsec, ModelVersionView, RequestCtx, RunSearch, StagedFile,
+    VersionSource, render_tree,
+};
+use serde::Serialize;
+
+use crate::commands::{CliError, open_existing};
+use crate::config::Config;
+
+type CmdResult = Result<ExitCode, CliError>;
+
+#[derive(Subcommand)]
+pub enum RunCommand {
+    /// List runs of an experiment, newest first, optionally filtered (MLflow syntax).
+    List {
+        /// Experiment name.
+        #[arg(long)]
+        experiment: String,
+        /// e.g. `metrics.acc > 0.9 and params.lr = '0.01'`.
+        #[arg(long, default_value = "")]
+        filter: String,
+        /// e.g. `metrics.acc DESC` (repeatable).
+        #[arg(long)]
+        order_by: Vec<String>,
+        #[arg(long, default_value_t = 100)]
+        max: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a run: params, latest metrics, tags and dataset inputs with their pinned versions.
+    Show {
+        run_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// List registered models with their aliases and newest version.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a version (`NAME/N` or `NAME@ALIAS`): files with digests and scan results.
+    ///
+    /// Exit codes: 0 the version may be deployed; 1 it is quarantined.
+    Show {
+        version: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register local files (a file or a directory) as a new version: every file is stored,
+    /// hashed and scanned; a critical finding quarantines the version.
+    ///
+    /// Exit codes: 0 registered; 1 registered but quarantined.
+    Register {
+        name: String,
+        path: PathBuf,
+        /// The run that produced the files.
+        #[arg(long)]
+        run: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Point an alias at a version, or remove it with `--delete`.
+    Alias {
+        name: String,
+        alias: String,
+        version: Option<String>,
+        #[arg(long)]
+        delete: bool,
+    },
+}
+
+fn print_json(value: &impl Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("views serialise")
+    );
+}
+
+async fn close(core: Mlsec) {
+    let _ = core.store().checkpoint_now().await;
+    core.store().close().await;
+}
+
+async fn with_core<F, Fut>(config: &Config, f: F) -> CmdResult
+where
+    F: FnOnce(Mlsec, RequestCtx) -> Fut,
+    Fut: std::future::Future<Output = CmdResult>,
+{
+    let core = open_existing(config).await?;
+    let result = f(core.clone(), RequestCtx::local()).await;
+    close(core).await;
+    result
+}
+
+pub async fn run(config: &Config, command: RunCommand) -> CmdResult {
+    with_core(config, |core, ctx| async move {
+        match command {
+            RunCommand::List {
+                experiment,
+                filter,
+                order_by,
+                max,
+                json,
+            } => {
+                let exp = core.experiment_by_name(&ctx, &experiment).await?;
+                let (runs, _) = core
+                    .search_runs(
+                        &ctx,
+                        &RunSearch {
+                            experiment_ids: vec![exp.experiment_id],
+                            filter,
+                            order_by,
+                            max_results: max,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                if json {
+                    print_json(&runs);
+                } else {
+                    for r in &runs {
+                        let metrics: Vec<String> = r
+                            .metrics
+                            .iter()
+                            .take(4)
+                            .map(|m| format!("{}={:.4}", m.key, m.value))
+                            .collect();
+                        println!(
+                            "{}  {:<9} {:<24} {}",
+                            r.run_id,
+                            r.status,
+                            r.run_name,
+                            metrics.join(" ")
+                        );
+                    }
+                }
+            }
+            RunCommand::Show { run_id, json } => {
+                let r = core.run(&ctx, &run_id).await?;
+                if json {
+                    print_json(&r);
+                } else {
+                    println!("run {}  `{}` in `{}`", r.run_id, r.run_name, r.experiment);
+                    println!("status {}  by {}", r.status, r.user_id);
+                    for p in &r.params {
+                        println!("param  {} = {}", p.key, p.value);
+                    }
+                    for m in &r.metrics {
+                        println!("metric {} = {} (step {})", m.key, m.value, m.step);
+                    }
+                    for i in &r.inputs {
+                        println!(
+                            "input  {}  {}",
+                            i.name,
+                            match (&i.mlsec_version, &i.mlsec_digest) {
+                                (Some(v), Some(d)) => format!("pinned to {v} {d}"),
+                                _ => format!("not pinned (client digest {})", i.digest),
+                            }
+                        );
+                    }
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}
+
+fn print_version(v: &ModelVersionView) {
+    println!(
+        "{} version {}  {}{}",
+        v.name,
+        v.version,
+        v.digest,
+        if v.quarantined { "  QUARANTINED" } else { "" }
+    );
+    println!(
+        "source {}  run {}",
+        v.source,
+        v.run_id.as_deref().unwrap_or("-")
+    );
+    println!("scan   {}", v.status_message);
+    if !v.aliases.is_empty() {
+        println!("aliases {}", v.aliases.join(", "));
+    }
+    for f in &v.files {
+        println!(
+            "  {}  {:>10}  {}{}",
+            f.sha256,
+            f.size,
+            f.path,
+            f.scan_severity
+                .as_deref()
+                .map(|s| format!("  [{s}]"))
+                .unwrap_or_default()
+        );
+    }
+}
+
+fn verdict(v: &ModelVersionView) -> ExitCode {
+    if v.quarantined {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+pub async fn model(config: &Config, command: ModelCommand) -> CmdResult {
+    with_core(config, |core, ctx| async move {
+        match command {
+            ModelCommand::List { json } => {
+                let (models, _) = core.search_registered_models(&ctx, "", 1000, None).await?;
+                if json {
+                    print_json(&models);
+                } else {
+                    for m in &models {
+                        let aliases: Vec<String> = m
+                            .aliases
+                            .iter()
+                            .map(|a| format!("@{}→{}", a.alias, a.version))
+                            .collect();
+                        println!(
+                            "{}  latest {}  {}",
+                            m.name,
+                            m.latest_versions
+                                .first()
+                                .map(|v| v.version.as_str())
+                                .unwrap_or("-"),
+                            aliases.join(" ")
+                        );
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            ModelCommand::Show { version, json } => {
+                let v = match LineageStart::parse(&format!("model:{version}"))? {
+                    LineageStart::Model {
+                        name,
+                        version: mlsec_core::ModelRef::Number(n),
+                    } => core.model_version(&ctx, &name, &n.to_string()).await?,
+                    LineageStart::Model {
+                        name,
+                        version: mlsec_core::ModelRef::Alias(a),
+                    } => core.model_version_by_alias(&ctx, &name, &a).await?,
+                    _ => unreachable!("a model: start parses to a model"),
+                };
+                if json {
+                    print_json(&v);
+                } else {
+                    print_version(&v);
+                }
+                Ok(verdict(&v))
+            }
+            ModelCommand::Register {
+                name,
+                path,
+                run,
+                description,
+                json,
+            } => {
+                let mut staged = Vec::new();
+                for file in manifest::walk(&path).map_err(mlsec_core::CoreError::from)? {
+                    let stored = core.put_blob_file(&ctx, &file.absolute).await?;
+                    staged.push(StagedFile {
+                        path: file.path,
+                        sha256: stored.digest,
+                        stored_size: Some(stored.size),
+                    });
+                }
+                match core.create_registered_model(&ctx, &name, "", vec![]).await {
+                    Ok(_) => {}
+                    Err(e) if e.code() == mlsec_types::ErrorCode::AlreadyExists => {}
+                    Err(e) => return Err(e.into()),
+                }
+                let v = core
+                    .create_model_version(
+                        &ctx,
+                        &name,
+                        VersionSource::Blobs(staged),
+                        run.as_deref(),
+                        &description,
+                        vec![],
+                    )
+                    .await?;
+                if json {
+                    print_json(&v);
+                } else {
+                    print_version(&v);
+                }
+                Ok(verdict(&v))
+            }
+            ModelCommand::Alias {
+                name,
+                alias,
+                version,
+                delete,
+            } => {
+                if delete == version.is_some() {
+                    return Err(CliError::Usage(
+                        "give a version to point the alias at, or --delete".into(),
+                    ));
+                }
+                core.move_alias(&ctx, &name, &alias, version.as_deref())
+                    .await?;
+                match version {
+                    Some(v) => println!("{name}@{alias} → version {v}"),
+                    None => println!("{name}@{alias} removed"),
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    })
+    .await
+}
+
+/// `mlsec lineage START`: the graph from a dataset version, run or model version.
+pub async fn lineage(config: &Config, start: String, downstream: bool, json: bool) -> CmdResult {
+    with_core(config, |core, ctx| async move {
+        let start = LineageStart::parse(&start)?;
+        let direction = if downstream {
+            Direction::Downstream
+        } else {
+            Direction::Upstream
+        };
+        let view = core.lineage(&ctx, &start, direction).await?;
+        if json {
+            print_json(&view);
+        } else {
+            print!("{}", render_tree(&view));
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}
