@@ -98,6 +98,15 @@ impl ArtifactPath {
     }
 }
 
+/// `_registry/<hex>[/<rel>]` → (hex, rel): the read-only view of a registered version.
+fn pinned_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path
+        .trim_matches('/')
+        .strip_prefix(crate::registry::PINNED_ROOT)?
+        .strip_prefix('/')?;
+    Some(rest.split_once('/').unwrap_or((rest, "")))
+}
+
 /// One entry of a directory listing.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ArtifactEntry {
@@ -201,7 +210,8 @@ impl Mlsec {
                 Ok(run.experiment_name)
             }
             ArtifactOwner::LoggedModel(id) => {
-                self.store()
+                let model = self
+                    .store()
                     .logged_model(id)
                     .await?
                     .filter(|m| m.experiment_id == path.experiment_id)
@@ -209,6 +219,11 @@ impl Mlsec {
                         what: "logged model",
                         id: id.clone(),
                     })?;
+                if for_write && model.status == "READY" {
+                    return Err(CoreError::Conflict(format!(
+                        "logged model `{id}` is finalized: its files cannot change"
+                    )));
+                }
                 let exp = self
                     .store()
                     .experiment(path.experiment_id)
@@ -241,8 +256,13 @@ impl Mlsec {
         }
         let experiment = self.artifact_experiment(&parsed, true).await?;
         // Authorized before a byte is read.
-        self.authorize(ctx, "experiment.write", &experiment_resource(&experiment))
-            .await?;
+        self.authorize_experiment(
+            ctx,
+            "experiment.write",
+            &experiment,
+            &format!("artifact {path:?}"),
+        )
+        .await?;
         let limit = self.inner.config.max_upload_bytes;
         let exceeded = Arc::new(AtomicBool::new(false));
         let flag = exceeded.clone();
@@ -327,10 +347,44 @@ impl Mlsec {
         ctx: &RequestCtx,
         path: &str,
     ) -> Result<(ByteStream, ArtifactRow), CoreError> {
+        if let Some((hex, rel)) = pinned_path(path) {
+            let v = self.pinned_version(ctx, hex).await?;
+            let file = self
+                .store()
+                .model_version_files(&v.name, v.version)
+                .await?
+                .into_iter()
+                .find(|f| f.path == rel)
+                .ok_or_else(|| CoreError::NotFound {
+                    what: "file of model version",
+                    id: format!("{}/{}: {rel}", v.name, v.version),
+                })?;
+            let digest = Digest::parse(&file.sha256).map_err(|e| CoreError::Key(e.to_string()))?;
+            let stream = self.blobs().get(&digest).await?;
+            let row = ArtifactRow {
+                path: format!("{}/{hex}/{rel}", crate::registry::PINNED_ROOT),
+                experiment_id: -1,
+                owner_kind: "model_version".into(),
+                owner_id: format!("{}/{}", v.name, v.version),
+                size: file.size,
+                sha256: file.sha256,
+                scan_severity: file.scan_severity,
+                scan_coverage: String::new(),
+                scan_json: String::new(),
+                created_at: v.created_at,
+                created_by: v.created_by,
+            };
+            return Ok((stream, row));
+        }
         let parsed = ArtifactPath::parse(path)?;
         let experiment = self.artifact_experiment(&parsed, false).await?;
-        self.authorize(ctx, "experiment.read", &experiment_resource(&experiment))
-            .await?;
+        self.authorize_experiment(
+            ctx,
+            "experiment.read",
+            &experiment,
+            &format!("artifact {path:?}"),
+        )
+        .await?;
         let row = self
             .store()
             .artifact(&parsed.full())
@@ -352,10 +406,46 @@ impl Mlsec {
         path: &str,
         relative_to_root: bool,
     ) -> Result<Vec<ArtifactEntry>, CoreError> {
+        if let Some((hex, rel)) = pinned_path(path) {
+            let v = self.pinned_version(ctx, hex).await?;
+            let files = self.store().model_version_files(&v.name, v.version).await?;
+            let dir = if rel.is_empty() {
+                String::new()
+            } else {
+                format!("{rel}/")
+            };
+            let mut out: Vec<ArtifactEntry> = Vec::new();
+            for f in files.iter().filter(|f| f.path.starts_with(&dir)) {
+                let rest = &f.path[dir.len()..];
+                let entry = match rest.split_once('/') {
+                    Some((d, _)) => ArtifactEntry {
+                        path: d.to_owned(),
+                        is_dir: true,
+                        file_size: None,
+                        sha256: None,
+                    },
+                    None => ArtifactEntry {
+                        path: rest.to_owned(),
+                        is_dir: false,
+                        file_size: Some(f.size),
+                        sha256: Some(f.sha256.clone()),
+                    },
+                };
+                if !out.iter().any(|e| e.path == entry.path) {
+                    out.push(entry);
+                }
+            }
+            return Ok(out);
+        }
         let parsed = ArtifactPath::parse(path)?;
         let experiment = self.artifact_experiment(&parsed, false).await?;
-        self.authorize(ctx, "experiment.read", &experiment_resource(&experiment))
-            .await?;
+        self.authorize_experiment(
+            ctx,
+            "experiment.read",
+            &experiment,
+            &format!("artifact {path:?}"),
+        )
+        .await?;
         let dir = format!("{}/", parsed.full());
         let rows = self.store().artifacts_under(&dir).await?;
         let mut out: Vec<ArtifactEntry> = Vec::new();

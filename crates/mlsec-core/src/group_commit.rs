@@ -112,17 +112,45 @@ async fn commit_jobs(store: &Store, jobs: Vec<Job>) {
             accepted.push(job);
             continue;
         }
+        // Each call in its own savepoint: a call the database refuses (a value PostgreSQL will
+        // not store, say) fails alone instead of taking the other callers' writes with it.
+        if let Err(e) = savepoint(&mut w, "SAVEPOINT run_log").await {
+            failure = Some(e.to_string());
+            accepted.push(job);
+            continue;
+        }
         match apply(&mut w, &mut runs, &job.log).await {
-            Ok(Ok(())) => {
-                events.push(job.log.event.clone());
-                accepted.push(job);
-            }
-            Ok(Err(refused)) => {
-                let _ = job.reply.send(Err(refused));
-            }
-            Err(e) => {
-                failure = Some(e.to_string());
-                accepted.push(job);
+            Ok(Ok(())) => match savepoint(&mut w, "RELEASE SAVEPOINT run_log").await {
+                Ok(()) => {
+                    events.push(job.log.event.clone());
+                    accepted.push(job);
+                }
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    accepted.push(job);
+                }
+            },
+            outcome => {
+                let refusal = match outcome {
+                    Ok(Err(refused)) => refused,
+                    Err(e) => {
+                        tracing::warn!(error = %e, run = %job.log.run_id, "run logging refused by the database");
+                        CoreError::InvalidRequest(format!(
+                            "the store refused these values: {}",
+                            first_line(&e.to_string())
+                        ))
+                    }
+                    Ok(Ok(())) => unreachable!("handled above"),
+                };
+                // The run cache may hold what the rolled-back writes saw; read it again.
+                runs.remove(&job.log.run_id);
+                if let Err(e) = savepoint(&mut w, "ROLLBACK TO SAVEPOINT run_log").await {
+                    failure = Some(e.to_string());
+                    accepted.push(job);
+                    continue;
+                }
+                let _ = savepoint(&mut w, "RELEASE SAVEPOINT run_log").await;
+                let _ = job.reply.send(Err(refusal));
             }
         }
     }
@@ -147,6 +175,17 @@ async fn commit_jobs(store: &Store, jobs: Vec<Job>) {
             Err(message) => Err(CoreError::Key(format!("run logging failed: {message}"))),
         });
     }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+async fn savepoint(
+    w: &mut mlsec_store::WriteTx,
+    statement: &'static str,
+) -> Result<(), mlsec_store::StoreError> {
+    w.execute_raw(statement).await
 }
 
 /// Validates and writes one call. The outer error aborts the whole transaction (a database
@@ -183,12 +222,27 @@ async fn apply(
             }
         }
         w.insert_run_params(&log.run_id, &log.params).await?;
+        // Another replica may have logged the same key meanwhile: what is stored now must be
+        // what this call asked for, or the call is refused.
+        let stored = w.run_params_in_tx(&log.run_id, &keys).await?;
+        for (k, v) in &log.params {
+            if stored.get(k) != Some(v) {
+                return Ok(Err(CoreError::InvalidRequest(format!(
+                    "Changing param values is not allowed. Param with key='{k}' was logged concurrently with another value for run ID='{}'.",
+                    log.run_id
+                ))));
+            }
+        }
     }
     if !log.metrics.is_empty() {
         w.insert_run_metrics(&log.run_id, &log.metrics).await?;
     }
     if !log.tags.is_empty() {
         w.set_run_tags(&log.run_id, &log.tags).await?;
+        // The run's name is also a tag (`mlflow.runName`); keep the two equal.
+        if let Some((_, name)) = log.tags.iter().rev().find(|(k, _)| k == "mlflow.runName") {
+            w.update_run(&log.run_id, None, None, Some(name)).await?;
+        }
     }
     Ok(Ok(()))
 }

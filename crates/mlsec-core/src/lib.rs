@@ -48,7 +48,7 @@ pub use sessions::{CSRF_HEADER, LoginRequest, NewSession, SESSION_COOKIE};
 pub use tokens::{ApiToken, TOKEN_PREFIX};
 pub use tracking::{
     ExperimentView, InputView, KeyValue, MAX_SEARCH_RESULTS, MetricView, NewInput,
-    RESERVED_TAG_PREFIX, RunSearch, RunView,
+    RESERVED_TAG_PREFIX, RunSearch, RunView, text_matches,
 };
 
 pub use mlsec_audit as audit;

@@ -124,7 +124,7 @@ fn node(kind: &'static str, id: String, label: String, digest: Option<String>) -
 }
 
 /// Files whose digest pins a run's software environment.
-const ENVIRONMENT_FILES: &[&str] = &[
+pub(crate) const ENVIRONMENT_FILES: &[&str] = &[
     "requirements.txt",
     "conda.yaml",
     "python_env.yaml",
@@ -448,22 +448,89 @@ impl Mlsec {
                         }
                     }
                     Direction::Upstream => {
-                        if let Some(run_id) = &v.run_id
-                            && let Some(run) = self.store().run(run_id).await?
-                        {
-                            if walker
-                                .can_read(
-                                    "experiment.read",
-                                    experiment_resource(&run.experiment_name),
-                                )
-                                .await
-                            {
-                                let mut rn = Walker::run_node(&run);
-                                rn.children = walker.upstream_of_run(&run, 0).await?;
-                                root.children.push(rn);
-                            } else {
-                                walker.hidden += 1;
+                        // From what was frozen with the version, not from the run as it is now.
+                        let snap = &v.lineage;
+                        let mut children = Vec::new();
+                        for input in snap["inputs"].as_array().into_iter().flatten() {
+                            let name = input["name"].as_str().unwrap_or("");
+                            match (input["mlsec_dataset"].as_str(), input["mlsec_version"].as_str()) {
+                                (Some(d), Some(version)) => {
+                                    if walker
+                                        .can_read(
+                                            "dataset.read",
+                                            mlsec_policy::Resource::new(
+                                                mlsec_policy::ResourceType::Dataset,
+                                                d,
+                                            ),
+                                        )
+                                        .await
+                                    {
+                                        children.push(node(
+                                            "dataset_version",
+                                            version.to_owned(),
+                                            format!("dataset {version} (input `{name}`)"),
+                                            input["mlsec_digest"].as_str().map(str::to_owned),
+                                        ));
+                                    } else {
+                                        walker.hidden += 1;
+                                    }
+                                }
+                                _ => children.push(node(
+                                    "dataset",
+                                    name.to_owned(),
+                                    format!(
+                                        "dataset `{name}` not known to mlsec (client digest {}, not pinned)",
+                                        input["client_digest"].as_str().unwrap_or("")
+                                    ),
+                                    None,
+                                )),
                             }
+                        }
+                        if let Some(commit) = snap["code_commit"].as_str() {
+                            children.push(node(
+                                "code",
+                                commit.to_owned(),
+                                format!("code commit {commit}"),
+                                None,
+                            ));
+                        }
+                        for f in &v.files {
+                            let file = f.path.rsplit('/').next().unwrap_or("");
+                            if ENVIRONMENT_FILES.contains(&file) {
+                                children.push(node(
+                                    "environment",
+                                    f.path.clone(),
+                                    format!("environment {}", f.path),
+                                    Some(f.sha256.clone()),
+                                ));
+                            }
+                        }
+                        match v.run_id.as_deref() {
+                            Some(run_id) => match self.store().run(run_id).await? {
+                                Some(run)
+                                    if walker
+                                        .can_read(
+                                            "experiment.read",
+                                            experiment_resource(&run.experiment_name),
+                                        )
+                                        .await =>
+                                {
+                                    let mut rn = Walker::run_node(&run);
+                                    rn.children = children;
+                                    if let Some(parent) = &run.parent_run_id
+                                        && let Some(p) = self.store().run(parent).await?
+                                    {
+                                        let mut pn = Walker::run_node(&p);
+                                        pn.label = format!("parent {}", pn.label);
+                                        pn.children = walker.upstream_of_run(&p, 1).await?;
+                                        rn.children.push(pn);
+                                    }
+                                    root.children.push(rn);
+                                }
+                                Some(_) => walker.hidden += 1,
+                                None => root.children.extend(children),
+                            },
+                            None => root.children.extend(children),
                         }
                     }
                 }

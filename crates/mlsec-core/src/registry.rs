@@ -30,6 +30,10 @@ use crate::tracking::{
 const MAX_MODEL_NAME: usize = 256;
 /// Longest description.
 const MAX_DESCRIPTION: usize = 64 * 1024;
+/// First segment of the read-only artifact paths that serve registered versions
+/// (`_registry/<manifest digest hex>/<file>`).
+pub const PINNED_ROOT: &str = "_registry";
+
 /// Aliases whose move is a production promotion (`model.promote`, which needs a fresh second
 /// factor under the default policy); other aliases need `model.alias`.
 pub const PROTECTED_ALIASES: &[&str] = &["production", "prod"];
@@ -52,9 +56,26 @@ fn check_model_name(name: &str) -> Result<(), CoreError> {
 }
 
 fn check_description(d: &str) -> Result<(), CoreError> {
+    if d.contains('\0') {
+        return Err(CoreError::InvalidRequest(
+            "description contains a NUL character".into(),
+        ));
+    }
     if d.len() > MAX_DESCRIPTION {
         return Err(CoreError::InvalidRequest(format!(
             "description exceeds {MAX_DESCRIPTION} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Keys as for runs; values bounded like run tags and free of NUL (PostgreSQL text refuses it).
+fn check_tag_value(key: &str, value: &str) -> Result<(), CoreError> {
+    check_key(key)?;
+    if value.len() > mlsec_tracking::MAX_TAG_VALUE_LEN || value.contains('\0') {
+        return Err(CoreError::InvalidRequest(format!(
+            "tag `{key}`: value longer than {} bytes or containing NUL",
+            mlsec_tracking::MAX_TAG_VALUE_LEN
         )));
     }
     Ok(())
@@ -127,6 +148,9 @@ pub struct ModelVersionView {
     pub scan_severity: Option<String>,
     pub quarantined: bool,
     pub files: Vec<ModelFileView>,
+    /// What the version was made from, frozen at creation: the run, its pinned dataset inputs,
+    /// code commit and parent run.
+    pub lineage: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -342,6 +366,7 @@ impl Mlsec {
             scan_severity: v.scan_severity,
             quarantined: v.quarantined,
             files,
+            lineage: serde_json::from_str(&v.lineage_json).unwrap_or_default(),
         })
     }
 
@@ -390,8 +415,8 @@ impl Mlsec {
     ) -> Result<RegisteredModelView, CoreError> {
         check_model_name(name)?;
         check_description(description)?;
-        for (k, _) in &tags {
-            check_key(k)?;
+        for (k, v) in &tags {
+            check_tag_value(k, v)?;
         }
         self.authorize(ctx, "model.write", &model_resource(name))
             .await?;
@@ -503,6 +528,11 @@ impl Mlsec {
         self.authorize(ctx, "model.delete", &model_resource(name))
             .await?;
         let aliases = self.store().model_aliases(name).await?;
+        // Removing a production alias is a promotion decision too.
+        if aliases.iter().any(|a| is_protected(&a.alias)) {
+            self.authorize(ctx, "model.promote", &model_resource(name))
+                .await?;
+        }
         let mut w = self.store().begin_write().await?;
         w.delete_registered_model(name, self.now()).await?;
         w.commit(&[ctx
@@ -526,7 +556,7 @@ impl Mlsec {
         key: &str,
         value: Option<&str>,
     ) -> Result<(), CoreError> {
-        check_key(key)?;
+        check_tag_value(key, value.unwrap_or(""))?;
         self.authorize(ctx, "model.write", &model_resource(name))
             .await?;
         self.live_model(name).await?;
@@ -565,88 +595,103 @@ impl Mlsec {
     ) -> Result<ModelVersionView, CoreError> {
         check_model_name(name)?;
         check_description(description)?;
-        for (k, _) in &tags {
-            check_key(k)?;
+        for (k, v) in &tags {
+            check_tag_value(k, v)?;
         }
         self.authorize(ctx, "model.write", &model_resource(name))
             .await?;
         self.live_model(name).await?;
         // (path, size, sha256, severity, coverage)
         let mut files: Vec<(String, i64, String, Option<String>, String)> = Vec::new();
-        let (source_text, source_run, model_id) =
-            match &source {
-                VersionSource::Artifacts(text) => {
-                    let (path, resolved_run, model_id) = resolve_source(self, text).await?;
-                    // The source's experiment must be readable by the caller.
-                    let exp = self
-                        .store()
-                        .experiment(path.experiment_id)
-                        .await?
-                        .ok_or_else(|| CoreError::NotFound {
-                            what: "experiment",
-                            id: path.experiment_id.to_string(),
-                        })?;
-                    self.authorize(ctx, "experiment.read", &experiment_resource(&exp.name))
-                        .await?;
-                    let full = path.full();
-                    if let Some(single) = self.store().artifact(&full).await? {
-                        let file_name = full.rsplit('/').next().unwrap_or(&full).to_owned();
-                        files.push((
-                            file_name,
-                            single.size,
-                            single.sha256,
-                            single.scan_severity,
-                            single.scan_coverage,
-                        ));
-                    } else {
-                        let prefix = format!("{full}/");
-                        for a in self.store().artifacts_under(&prefix).await? {
-                            files.push((
-                                a.path[prefix.len()..].to_owned(),
-                                a.size,
-                                a.sha256,
-                                a.scan_severity,
-                                a.scan_coverage,
-                            ));
-                        }
-                    }
-                    if files.is_empty() {
-                        return Err(CoreError::InvalidRequest(format!(
-                            "source {text:?} names no stored artifacts"
-                        )));
-                    }
-                    (text.clone(), resolved_run, model_id)
+        let (source_text, source_run, model_id) = match &source {
+            VersionSource::Artifacts(text) => {
+                let (path, resolved_run, model_id) = resolve_source(self, text).await?;
+                // The source's experiment must be readable by the caller.
+                let exp = self
+                    .store()
+                    .experiment(path.experiment_id)
+                    .await?
+                    .ok_or_else(|| CoreError::NotFound {
+                        what: "experiment",
+                        id: path.experiment_id.to_string(),
+                    })?;
+                self.authorize_experiment(
+                    ctx,
+                    "experiment.read",
+                    &exp.name,
+                    &format!("source {text:?}"),
+                )
+                .await?;
+                if let ArtifactOwner::LoggedModel(id) = &path.owner
+                    && let Some(m) = self.store().logged_model(id).await?
+                    && m.status != "READY"
+                {
+                    return Err(CoreError::Conflict(format!(
+                        "logged model `{id}` is {}: finalize it (status READY) before registering it, so every file is in",
+                        m.status
+                    )));
                 }
-                VersionSource::Blobs(staged) => {
-                    if staged.is_empty() {
-                        return Err(CoreError::InvalidRequest("a version needs files".into()));
+                let full = path.full();
+                if let Some(single) = self.store().artifact(&full).await? {
+                    let file_name = full.rsplit('/').next().unwrap_or(&full).to_owned();
+                    files.push((
+                        file_name,
+                        single.size,
+                        single.sha256,
+                        single.scan_severity,
+                        single.scan_coverage,
+                    ));
+                } else {
+                    let prefix = format!("{full}/");
+                    for a in self.store().artifacts_under(&prefix).await? {
+                        files.push((
+                            a.path[prefix.len()..].to_owned(),
+                            a.size,
+                            a.sha256,
+                            a.scan_severity,
+                            a.scan_coverage,
+                        ));
                     }
-                    for f in staged {
-                        let digest = f.sha256;
-                        self.authorize(
-                            ctx,
-                            "blob.read",
-                            &Resource::new(ResourceType::Blob, digest.to_string()),
-                        )
-                        .await?;
-                        let blob = self.store().blob(&digest).await?.ok_or_else(|| {
-                            CoreError::NotFound {
+                }
+                if files.is_empty() {
+                    return Err(CoreError::InvalidRequest(format!(
+                        "source {text:?} names no stored artifacts"
+                    )));
+                }
+                (text.clone(), resolved_run, model_id)
+            }
+            VersionSource::Blobs(staged) => {
+                if staged.is_empty() {
+                    return Err(CoreError::InvalidRequest("a version needs files".into()));
+                }
+                for f in staged {
+                    let digest = f.sha256;
+                    self.authorize(
+                        ctx,
+                        "blob.read",
+                        &Resource::new(ResourceType::Blob, digest.to_string()),
+                    )
+                    .await?;
+                    let blob =
+                        self.store()
+                            .blob(&digest)
+                            .await?
+                            .ok_or_else(|| CoreError::NotFound {
                                 what: "blob",
                                 id: digest.to_string(),
-                            }
-                        })?;
-                        let scan = self.scan_blob(&digest, blob.size).await?;
-                        files.push((
-                            f.path.clone(),
-                            blob.size as i64,
-                            digest.to_string(),
-                            scan.severity,
-                            scan.coverage,
-                        ));
-                    }
-                    ("upload".to_owned(), None, None)
+                            })?;
+                    let scan = self.scan_blob(&digest, blob.size).await?;
+                    files.push((
+                        f.path.clone(),
+                        blob.size as i64,
+                        digest.to_string(),
+                        scan.severity,
+                        scan.coverage,
+                    ));
                 }
-            };
+                ("upload".to_owned(), None, None)
+            }
+        };
         if let (Some(given), Some(resolved)) = (run_id.filter(|r| !r.is_empty()), &source_run)
             && given != resolved
         {
@@ -658,6 +703,7 @@ impl Mlsec {
         if let Some(r) = &run_id {
             self.authorized_run(ctx, r, "experiment.read").await?;
         }
+        let lineage = self.lineage_snapshot(run_id.as_deref()).await?;
         let manifest = Manifest::new(
             files
                 .iter()
@@ -723,6 +769,7 @@ impl Mlsec {
             scan_severity: worst.clone(),
             quarantined,
             scan_summary: summary,
+            lineage_json: lineage.to_string(),
         };
         let file_rows: Vec<ModelVersionFileRow> = manifest
             .files
@@ -906,6 +953,19 @@ impl Mlsec {
         self.authorize(ctx, "model.delete", &model_resource(name))
             .await?;
         let v = self.live_version(name, n).await?;
+        let dropped: Vec<String> = self
+            .store()
+            .model_aliases(name)
+            .await?
+            .into_iter()
+            .filter(|a| a.version == n)
+            .map(|a| a.alias)
+            .collect();
+        // Removing a production alias is a promotion decision too.
+        if dropped.iter().any(|a| is_protected(a)) {
+            self.authorize(ctx, "model.promote", &model_resource(name))
+                .await?;
+        }
         let mut w = self.store().begin_write().await?;
         w.delete_model_version(name, n, self.now()).await?;
         w.commit(&[ctx
@@ -915,8 +975,10 @@ impl Mlsec {
                 Decision::Allow,
                 "deleted",
             )
-            .with_details(serde_json::json!({ "version": n, "digest": v.digest }))])
-            .await?;
+            .with_details(
+                serde_json::json!({ "version": n, "digest": v.digest, "aliases_removed": dropped }),
+            )])
+        .await?;
         Ok(())
     }
 
@@ -928,7 +990,7 @@ impl Mlsec {
         key: &str,
         value: Option<&str>,
     ) -> Result<(), CoreError> {
-        check_key(key)?;
+        check_tag_value(key, value.unwrap_or(""))?;
         let n = parse_version(version)?;
         self.authorize(ctx, "model.write", &model_resource(name))
             .await?;
@@ -967,7 +1029,7 @@ impl Mlsec {
         version: Option<&str>,
     ) -> Result<(), CoreError> {
         check_alias(alias)?;
-        let protected = PROTECTED_ALIASES.contains(&alias.to_ascii_lowercase().as_str());
+        let protected = is_protected(alias);
         let action = if protected {
             "model.promote"
         } else {
@@ -1070,7 +1132,10 @@ impl Mlsec {
         self.version_view(v).await
     }
 
-    /// Where a version's files can be downloaded: its source in the artifact namespace.
+    /// Where a version's files can be downloaded: a read-only artifact directory holding
+    /// exactly the version's files, named by the version's digest. Downloads through it are
+    /// served from the pinned file list, so files added to the source run or logged model later
+    /// are never part of the version.
     pub async fn model_version_download_uri(
         &self,
         ctx: &RequestCtx,
@@ -1078,13 +1143,47 @@ impl Mlsec {
         version: &str,
     ) -> Result<String, CoreError> {
         let v = self.model_version(ctx, name, version).await?;
-        if v.source == "upload" {
-            return Err(CoreError::InvalidRequest(format!(
-                "version {version} of `{name}` was uploaded; fetch its files by digest from /api/v1/models"
+        Ok(format!(
+            "mlflow-artifacts:/{PINNED_ROOT}/{}",
+            v.digest.trim_start_matches("sha256:")
+        ))
+    }
+
+    /// The live version with this manifest digest that the caller may read.
+    pub(crate) async fn pinned_version(
+        &self,
+        ctx: &RequestCtx,
+        digest_hex: &str,
+    ) -> Result<ModelVersionRow, CoreError> {
+        let digest = Digest::parse(&format!("sha256:{digest_hex}"))
+            .map_err(|e| CoreError::InvalidRequest(format!("pinned artifact path: {e}")))?;
+        let versions = self
+            .store()
+            .model_versions(&VersionQuery {
+                digest: Some(digest.to_string()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await?;
+        let any = !versions.is_empty();
+        for v in versions {
+            if self
+                .authorize_quiet(ctx, "model.read", &model_resource(&v.name))
+                .await
+            {
+                return Ok(v);
+            }
+        }
+        if any {
+            return Err(CoreError::PermissionDenied(format!(
+                "`{}` may not read the model version with digest {digest}",
+                ctx.principal.id
             )));
         }
-        let (path, _, _) = resolve_source(self, &v.source).await?;
-        Ok(format!("mlflow-artifacts:/{}", path.full()))
+        Err(CoreError::NotFound {
+            what: "model version with digest",
+            id: digest.to_string(),
+        })
     }
 
     pub async fn create_logged_model(
@@ -1115,8 +1214,13 @@ impl Mlsec {
                 what: "experiment",
                 id: experiment_id.to_owned(),
             })?;
-        self.authorize(ctx, "experiment.write", &experiment_resource(&exp.name))
-            .await?;
+        self.authorize_experiment(
+            ctx,
+            "experiment.write",
+            &exp.name,
+            &format!("experiment {experiment_id}"),
+        )
+        .await?;
         if let Some(r) = source_run_id.filter(|r| !r.is_empty()) {
             let run = self.authorized_run(ctx, r, "experiment.write").await?;
             if run.experiment_id != exp_id {
@@ -1125,8 +1229,8 @@ impl Mlsec {
                 )));
             }
         }
-        for (k, _) in params.iter().chain(&tags) {
-            check_key(k)?;
+        for (k, v) in params.iter().chain(&tags) {
+            check_tag_value(k, v)?;
         }
         let model_id = format!("m-{}", uuid::Uuid::new_v4().simple());
         let now = self.now();
@@ -1183,8 +1287,13 @@ impl Mlsec {
                 what: "experiment",
                 id: m.experiment_id.to_string(),
             })?;
-        self.authorize(ctx, action, &experiment_resource(&exp.name))
-            .await?;
+        self.authorize_experiment(
+            ctx,
+            action,
+            &exp.name,
+            &format!("logged model `{model_id}`"),
+        )
+        .await?;
         Ok((m, exp.name))
     }
 
@@ -1222,10 +1331,16 @@ impl Mlsec {
             "experiment.write"
         };
         let (m, exp) = self.authorized_logged_model(ctx, model_id, action).await?;
+        // A finalized logged model is a fixed set of files: it does not go back to PENDING.
+        if m.status == "READY" && status.is_some_and(|s| s != "READY") {
+            return Err(CoreError::Conflict(format!(
+                "logged model `{model_id}` is finalized (READY) and cannot change status"
+            )));
+        }
         let mut tags: Vec<(String, String)> =
             serde_json::from_str(&m.tags_json).unwrap_or_default();
         for (k, v) in new_tags {
-            check_key(&k)?;
+            check_tag_value(&k, &v)?;
             tags.retain(|(tk, _)| *tk != k);
             tags.push((k, v));
         }
@@ -1276,8 +1391,13 @@ impl Mlsec {
                     what: "experiment",
                     id: id.clone(),
                 })?;
-            self.authorize(ctx, "experiment.read", &experiment_resource(&exp.name))
-                .await?;
+            self.authorize_experiment(
+                ctx,
+                "experiment.read",
+                &exp.name,
+                &format!("experiment {id}"),
+            )
+            .await?;
             ids.push(n);
         }
         let offset = parse_page_token(page_token)?;
@@ -1293,6 +1413,58 @@ impl Mlsec {
             more.then(|| (offset + limit).to_string()),
         ))
     }
+}
+
+impl Mlsec {
+    /// The run a version is made from, as it stands now: its pinned inputs, code commit and
+    /// parent, kept with the version so that later changes to the run cannot rewrite what the
+    /// version was trained on.
+    async fn lineage_snapshot(&self, run_id: Option<&str>) -> Result<serde_json::Value, CoreError> {
+        let Some(run_id) = run_id else {
+            return Ok(serde_json::json!({}));
+        };
+        let Some(run) = self.store().run(run_id).await? else {
+            return Ok(serde_json::json!({}));
+        };
+        let data = self
+            .store()
+            .run_data(std::slice::from_ref(&run.run_id))
+            .await?
+            .remove(&run.run_id)
+            .unwrap_or_default();
+        let inputs: Vec<serde_json::Value> = data
+            .inputs
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "name": i.name,
+                    "client_digest": i.digest,
+                    "mlsec_version": match (&i.mlsec_dataset, i.mlsec_number) {
+                        (Some(d), Some(n)) => Some(format!("{d}@{n}")),
+                        _ => None,
+                    },
+                    "mlsec_dataset": i.mlsec_dataset,
+                    "mlsec_digest": i.mlsec_digest,
+                })
+            })
+            .collect();
+        let commit = data
+            .tags
+            .iter()
+            .find(|(k, _)| k == "mlflow.source.git.commit")
+            .map(|(_, v)| v.clone());
+        Ok(serde_json::json!({
+            "run_id": run.run_id,
+            "experiment": run.experiment_name,
+            "parent_run_id": run.parent_run_id,
+            "inputs": inputs,
+            "code_commit": commit,
+        }))
+    }
+}
+
+fn is_protected(alias: &str) -> bool {
+    PROTECTED_ALIASES.contains(&alias.to_ascii_lowercase().as_str())
 }
 
 fn severity_rank(s: &str) -> u8 {

@@ -197,6 +197,11 @@ pub(crate) fn check_key(key: &str) -> Result<(), CoreError> {
 
 fn check_tag(key: &str, value: &str, server: bool) -> Result<(), CoreError> {
     check_key(key)?;
+    if value.contains('\0') {
+        return Err(CoreError::InvalidRequest(format!(
+            "tag `{key}`: value contains a NUL character"
+        )));
+    }
     if value.len() > MAX_TAG_VALUE_LEN {
         return Err(CoreError::InvalidRequest(format!(
             "tag `{key}`: value exceeds {MAX_TAG_VALUE_LEN} bytes"
@@ -272,6 +277,13 @@ fn attribute(key: &str) -> Result<&'static str, CoreError> {
 
 /// Turns MLflow's filter clauses into the store's typed query, checking each comparison makes
 /// sense for its field (numbers for metrics and times, text for the rest).
+/// Most clauses that join a table (metrics, params, tags) and most order-by terms: SQLite joins
+/// at most 64 tables in one statement.
+const MAX_JOINED_CLAUSES: usize = 40;
+const MAX_ORDER_TERMS: usize = 10;
+/// Most values across all `IN (…)` lists of one filter (bound parameters are limited too).
+const MAX_FILTER_VALUES: usize = 2000;
+
 fn run_clauses(filter: &str) -> Result<Vec<RunClause>, CoreError> {
     let mut out = Vec::new();
     for c in tracking::parse_filter(filter).map_err(search_error)? {
@@ -338,7 +350,34 @@ fn run_clauses(filter: &str) -> Result<Vec<RunClause>, CoreError> {
                 c.key, c.op
             )));
         }
+        if matches!(field, RunField::Dataset(_)) && op_is_ordering(op) {
+            return Err(CoreError::InvalidRequest(format!(
+                "`datasets.{}` does not support {}",
+                c.key, c.op
+            )));
+        }
         out.push(RunClause { field, op, value });
+    }
+    let joined = out
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.field,
+                RunField::Metric(_) | RunField::Param(_) | RunField::Tag(_)
+            )
+        })
+        .count();
+    let values: usize = out
+        .iter()
+        .map(|c| match &c.value {
+            StoreValue::List(l) => l.len(),
+            _ => 1,
+        })
+        .sum();
+    if joined > MAX_JOINED_CLAUSES || values > MAX_FILTER_VALUES {
+        return Err(CoreError::InvalidRequest(format!(
+            "filter too large: at most {MAX_JOINED_CLAUSES} metric/param/tag clauses and {MAX_FILTER_VALUES} values"
+        )));
     }
     Ok(out)
 }
@@ -348,6 +387,11 @@ fn op_is_ordering(op: StoreOp) -> bool {
 }
 
 fn run_order(terms: &[String]) -> Result<Vec<RunOrder>, CoreError> {
+    if terms.len() > MAX_ORDER_TERMS {
+        return Err(CoreError::InvalidRequest(format!(
+            "at most {MAX_ORDER_TERMS} order_by terms"
+        )));
+    }
     terms
         .iter()
         .map(|t| {
@@ -418,6 +462,27 @@ fn pinned_reference(input: &NewInput) -> Result<Option<VersionRef>, CoreError> {
 }
 
 impl Mlsec {
+    /// Authorizes `action` on an experiment the caller named by id (or through a run, an
+    /// artifact or a logged model): a refusal names what the caller gave, never the
+    /// experiment's name, so ids cannot be walked to learn names.
+    pub(crate) async fn authorize_experiment(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        experiment_name: &str,
+        shown: &str,
+    ) -> Result<(), CoreError> {
+        self.authorize(ctx, action, &experiment_resource(experiment_name))
+            .await
+            .map_err(|e| match e {
+                CoreError::PermissionDenied(_) => CoreError::PermissionDenied(format!(
+                    "`{}` may not `{action}` on {shown}",
+                    ctx.principal.id
+                )),
+                other => other,
+            })
+    }
+
     async fn experiment_row(&self, id: i64) -> Result<ExperimentRow, CoreError> {
         self.store()
             .experiment(id)
@@ -443,8 +508,13 @@ impl Mlsec {
                 what: "run",
                 id: run_id.to_owned(),
             })?;
-        self.authorize(ctx, action, &experiment_resource(&run.experiment_name))
-            .await?;
+        self.authorize_experiment(
+            ctx,
+            action,
+            &run.experiment_name,
+            &format!("run `{run_id}`"),
+        )
+        .await?;
         Ok(run)
     }
 
@@ -485,8 +555,13 @@ impl Mlsec {
         id: &str,
     ) -> Result<ExperimentView, CoreError> {
         let row = self.experiment_row(parse_experiment_id(id)?).await?;
-        self.authorize(ctx, "experiment.read", &experiment_resource(&row.name))
-            .await?;
+        self.authorize_experiment(
+            ctx,
+            "experiment.read",
+            &row.name,
+            &format!("experiment {id}"),
+        )
+        .await?;
         let tags = self.store().experiment_tags(row.id).await?;
         Ok(experiment_view(row, tags))
     }
@@ -565,8 +640,13 @@ impl Mlsec {
     ) -> Result<(), CoreError> {
         check_name("experiment", new_name)?;
         let row = self.experiment_row(parse_experiment_id(id)?).await?;
-        self.authorize(ctx, "experiment.write", &experiment_resource(&row.name))
-            .await?;
+        self.authorize_experiment(
+            ctx,
+            "experiment.write",
+            &row.name,
+            &format!("experiment {id}"),
+        )
+        .await?;
         self.authorize(ctx, "experiment.write", &experiment_resource(new_name))
             .await?;
         let mut w = self.store().begin_write().await?;
@@ -597,8 +677,13 @@ impl Mlsec {
                 "the default experiment cannot be deleted".into(),
             ));
         }
-        self.authorize(ctx, "experiment.delete", &experiment_resource(&row.name))
-            .await?;
+        self.authorize_experiment(
+            ctx,
+            "experiment.delete",
+            &row.name,
+            &format!("experiment {id}"),
+        )
+        .await?;
         let stage = if deleted { "deleted" } else { "active" };
         let mut w = self.store().begin_write().await?;
         w.update_experiment(row.id, None, Some(stage), self.now())
@@ -628,8 +713,13 @@ impl Mlsec {
     ) -> Result<(), CoreError> {
         check_tag(key, value.unwrap_or(""), false)?;
         let row = self.experiment_row(parse_experiment_id(id)?).await?;
-        self.authorize(ctx, "experiment.write", &experiment_resource(&row.name))
-            .await?;
+        self.authorize_experiment(
+            ctx,
+            "experiment.write",
+            &row.name,
+            &format!("experiment {id}"),
+        )
+        .await?;
         let mut w = self.store().begin_write().await?;
         match value {
             Some(v) => w.set_experiment_tag(row.id, key, v).await?,
@@ -666,10 +756,11 @@ impl Mlsec {
         let experiment = self
             .experiment_row(parse_experiment_id(experiment_id)?)
             .await?;
-        self.authorize(
+        self.authorize_experiment(
             ctx,
             "experiment.write",
-            &experiment_resource(&experiment.name),
+            &experiment.name,
+            &format!("experiment {experiment_id}"),
         )
         .await?;
         if experiment.lifecycle_stage != "active" {
@@ -846,9 +937,9 @@ impl Mlsec {
         let mut seen = std::collections::HashMap::new();
         for (k, v) in &params {
             check_key(k)?;
-            if v.len() > MAX_PARAM_VALUE_LEN {
+            if v.len() > MAX_PARAM_VALUE_LEN || v.contains('\0') {
                 return Err(CoreError::InvalidRequest(format!(
-                    "param `{k}`: value exceeds {MAX_PARAM_VALUE_LEN} bytes"
+                    "param `{k}`: value exceeds {MAX_PARAM_VALUE_LEN} bytes or contains NUL"
                 )));
             }
             if let Some(old) = seen.insert(k.as_str(), v.as_str())
@@ -1044,8 +1135,13 @@ impl Mlsec {
         let mut experiment_ids = Vec::with_capacity(search.experiment_ids.len());
         for id in &search.experiment_ids {
             let row = self.experiment_row(parse_experiment_id(id)?).await?;
-            self.authorize(ctx, "experiment.read", &experiment_resource(&row.name))
-                .await?;
+            self.authorize_experiment(
+                ctx,
+                "experiment.read",
+                &row.name,
+                &format!("experiment {id}"),
+            )
+            .await?;
             experiment_ids.push(row.id);
         }
         let offset = parse_page_token(search.page_token.as_deref())?;
@@ -1092,7 +1188,7 @@ fn experiment_matches(
 }
 
 /// Whether a text value satisfies a comparison (used where searches run in memory).
-pub(crate) fn text_matches(actual: Option<&str>, op: CompareOp, value: &FilterValue) -> bool {
+pub fn text_matches(actual: Option<&str>, op: CompareOp, value: &FilterValue) -> bool {
     match (op, value, actual) {
         (CompareOp::IsNull, _, a) => a.is_none(),
         (CompareOp::IsNotNull, _, a) => a.is_some(),

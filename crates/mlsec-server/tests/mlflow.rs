@@ -341,6 +341,111 @@ async fn registry_versions_cannot_be_altered_through_any_route() {
             .clone();
         assert_eq!(v2["mlsec_files"].as_array().unwrap().len(), 3);
         assert_ne!(v2["mlsec_digest"], v1["mlsec_digest"]);
+        // Downloads of version 1 are served from its pinned file list: the file added to the
+        // run afterwards is not part of it.
+        let uri = ok(
+            &s,
+            Method::GET,
+            "/api/2.0/mlflow/model-versions/get-download-uri?name=fraud&version=1",
+            None,
+        )
+        .await["artifact_uri"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let pinned = uri.strip_prefix("mlflow-artifacts:/").unwrap().to_owned();
+        assert!(pinned.starts_with("_registry/"), "{uri}");
+        let listed = ok(
+            &s,
+            Method::GET,
+            &format!("/api/2.0/mlflow-artifacts/artifacts?path={pinned}"),
+            None,
+        )
+        .await;
+        let names: BTreeSet<&str> = listed["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, BTreeSet::from(["MLmodel", "weights.bin"]));
+        let got = s
+            .authed(
+                Method::GET,
+                &format!("/api/2.0/mlflow-artifacts/artifacts/{pinned}/weights.bin"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.status(), StatusCode::OK);
+        assert_eq!(&got.bytes().await.unwrap()[..], &[7u8; 4096]);
+        let (status, _) = put_artifact(&s, &format!("{pinned}/weights.bin"), b"x").await;
+        assert!(
+            status.is_client_error(),
+            "the pinned view is read-only: {status}"
+        );
+        // A path is a file or a directory, never both.
+        let (status, v) =
+            put_artifact(&s, &format!("{exp}/{run_id}/artifacts/model"), b"shadow").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+        let (status, v) = put_artifact(
+            &s,
+            &format!("{exp}/{run_id}/artifacts/model/MLmodel/inner"),
+            b"x",
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+        // A finalized logged model's files are fixed.
+        let lm = ok(
+            &s,
+            Method::POST,
+            "/api/2.0/mlflow/logged-models",
+            Some(json!({"experiment_id": exp, "name": "m", "source_run_id": run_id})),
+        )
+        .await;
+        let model_id = lm["model"]["info"]["model_id"].as_str().unwrap().to_owned();
+        let (status, _) = put_artifact(
+            &s,
+            &format!("{exp}/models/{model_id}/artifacts/MLmodel"),
+            b"a",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, v) = call(
+            &s,
+            Method::POST,
+            "/api/2.0/mlflow/model-versions/create",
+            Some(json!({"name": "fraud", "source": format!("models:/{model_id}")})),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "a pending logged model is not registered: {v}"
+        );
+        ok(
+            &s,
+            Method::PATCH,
+            &format!("/api/2.0/mlflow/logged-models/{model_id}"),
+            Some(json!({"model_id": model_id, "status": "LOGGED_MODEL_READY"})),
+        )
+        .await;
+        let (status, v) = put_artifact(
+            &s,
+            &format!("{exp}/models/{model_id}/artifacts/extra"),
+            b"b",
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["error_code"], "INVALID_STATE");
+        let (status, _) = call(
+            &s,
+            Method::PATCH,
+            &format!("/api/2.0/mlflow/logged-models/{model_id}"),
+            Some(json!({"model_id": model_id, "status": "LOGGED_MODEL_PENDING"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
         ok(
             &s,
             Method::POST,
@@ -402,6 +507,15 @@ async fn registry_versions_cannot_be_altered_through_any_route() {
         );
         let v3 = ok(&s, Method::POST, "/api/2.0/mlflow/model-versions/create", Some(json!({"name": "fraud", "source": format!("mlflow-artifacts:/{exp}/{run_id}/artifacts/model")}))).await;
         assert_eq!(v3["model_version"]["version"], "3");
+        // Values the database could not hold are refused alone, in MLflow's error shape.
+        let (status, v) = call(
+            &s,
+            Method::POST,
+            "/api/2.0/mlflow/runs/log-parameter",
+            Some(json!({"run_id": run_id, "key": "k", "value": "a\u{0}b"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
 
         // Downloads return the recorded bytes, with their digest in a header.
         let resp = s

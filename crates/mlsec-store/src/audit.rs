@@ -204,6 +204,15 @@ impl WriteTx {
         self.store.backend()
     }
 
+    /// Runs a statement that takes no parameters inside the transaction (savepoints).
+    pub async fn execute_raw(&mut self, statement: &'static str) -> Result<(), StoreError> {
+        sqlx::query(statement)
+            .persistent(false)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
     /// Appends `events` to the audit chain and commits everything done in this transaction.
     pub async fn commit(mut self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>, StoreError> {
         if events.is_empty() {

@@ -40,6 +40,8 @@ pub struct ModelVersionRow {
     pub scan_severity: Option<String>,
     pub quarantined: bool,
     pub scan_summary: String,
+    /// What the version was made from, frozen at creation (JSON).
+    pub lineage_json: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +73,7 @@ pub struct VersionQuery {
 }
 
 const MODEL_COLUMNS: &str = "name, description, created_at, updated_at, created_by, last_version";
-const VERSION_COLUMNS: &str = "name, version, digest, size, file_count, source, run_id, model_id, description, created_at, updated_at, created_by, scan_severity, quarantined, scan_summary";
+const VERSION_COLUMNS: &str = "name, version, digest, size, file_count, source, run_id, model_id, description, created_at, updated_at, created_by, scan_severity, quarantined, scan_summary, lineage_json";
 
 fn model_from_row(r: &AnyRow) -> Result<RegisteredModelRow, StoreError> {
     Ok(RegisteredModelRow {
@@ -101,6 +103,7 @@ fn version_from_row(r: &AnyRow) -> Result<ModelVersionRow, StoreError> {
         scan_severity: r.try_get("scan_severity")?,
         quarantined: r.try_get::<i64, _>("quarantined")? != 0,
         scan_summary: r.try_get("scan_summary")?,
+        lineage_json: r.try_get("lineage_json")?,
     })
 }
 
@@ -140,6 +143,11 @@ impl WriteTx {
         .execute(self.conn())
         .await?;
         if revived.rows_affected() > 0 {
+            // A new life: the old model's tags do not carry over.
+            sqlx::query("DELETE FROM registered_model_tags WHERE name = $1")
+                .bind(name)
+                .execute(self.conn())
+                .await?;
             return Ok(());
         }
         sqlx::query(
@@ -231,7 +239,7 @@ impl WriteTx {
         files: &[ModelVersionFileRow],
     ) -> Result<(), StoreError> {
         sqlx::query(&format!(
-            "INSERT INTO model_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            "INSERT INTO model_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(&v.name)
         .bind(v.version)
@@ -248,6 +256,7 @@ impl WriteTx {
         .bind(&v.scan_severity)
         .bind(v.quarantined as i64)
         .bind(&v.scan_summary)
+        .bind(&v.lineage_json)
         .execute(self.conn())
         .await?;
         for chunk in files.chunks(150) {
@@ -437,8 +446,14 @@ impl WriteTx {
         name: &str,
         version: i64,
     ) -> Result<Option<ModelVersionRow>, StoreError> {
+        // Locked against a concurrent delete until the alias change commits.
+        let lock = if self.backend() == Backend::Postgres {
+            " FOR SHARE"
+        } else {
+            ""
+        };
         let row = sqlx::query(&format!(
-            "SELECT {VERSION_COLUMNS} FROM model_versions WHERE name = $1 AND version = $2 AND deleted_at IS NULL"
+            "SELECT {VERSION_COLUMNS} FROM model_versions WHERE name = $1 AND version = $2 AND deleted_at IS NULL{lock}"
         ))
         .bind(name)
         .bind(version)

@@ -665,23 +665,44 @@ impl WriteTx {
     /// Records an artifact. Writing the same bytes to the same path again is a no-op (`false`);
     /// other bytes at a recorded path are refused: artifacts never change.
     pub async fn insert_artifact(&mut self, a: &ArtifactRow) -> Result<bool, StoreError> {
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT sha256 FROM artifacts WHERE path = $1")
-                .bind(&a.path)
-                .fetch_optional(self.conn())
-                .await?;
-        match existing {
-            Some(sha) if sha == a.sha256 => return Ok(false),
-            Some(_) => {
+        // A path is a file or a directory, never both: otherwise a file added later could
+        // change what a directory source (`runs:/RUN/model`) resolves to.
+        let parents: Vec<String> = a
+            .path
+            .match_indices('/')
+            .map(|(i, _)| a.path[..i].to_owned())
+            .collect();
+        for chunk in parents.chunks(200) {
+            let sql = format!(
+                "SELECT path FROM artifacts WHERE path IN ({}) LIMIT 1",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&sql).persistent(false);
+            for p in chunk {
+                q = q.bind(p);
+            }
+            if let Some(file) = q.fetch_optional(self.conn()).await? {
                 return Err(StoreError::AlreadyExists {
-                    what: "artifact (artifacts are immutable)",
-                    id: a.path.clone(),
+                    what: "artifact file where a directory is needed",
+                    id: file,
                 });
             }
-            None => {}
         }
-        sqlx::query(&format!(
-            "INSERT INTO artifacts ({ARTIFACT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        let below: Option<String> =
+            sqlx::query_scalar("SELECT path FROM artifacts WHERE path >= $1 AND path < $2 LIMIT 1")
+                .bind(format!("{}/", a.path))
+                .bind(format!("{}0", a.path))
+                .fetch_optional(self.conn())
+                .await?;
+        if below.is_some() {
+            return Err(StoreError::AlreadyExists {
+                what: "artifact directory (a file cannot replace it)",
+                id: a.path.clone(),
+            });
+        }
+        let done = sqlx::query(&format!(
+            "INSERT INTO artifacts ({ARTIFACT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (path) DO NOTHING"
         ))
         .bind(&a.path)
         .bind(a.experiment_id)
@@ -696,7 +717,22 @@ impl WriteTx {
         .bind(&a.created_by)
         .execute(self.conn())
         .await?;
-        Ok(true)
+        if done.rows_affected() > 0 {
+            return Ok(true);
+        }
+        // Already recorded (perhaps by a concurrent upload): the same bytes are a no-op.
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT sha256 FROM artifacts WHERE path = $1")
+                .bind(&a.path)
+                .fetch_optional(self.conn())
+                .await?;
+        match existing {
+            Some(sha) if sha == a.sha256 => Ok(false),
+            _ => Err(StoreError::AlreadyExists {
+                what: "artifact (artifacts are immutable)",
+                id: a.path.clone(),
+            }),
+        }
     }
 
     pub async fn insert_logged_model(&mut self, m: &LoggedModelRow) -> Result<(), StoreError> {
@@ -904,7 +940,7 @@ impl Store {
     ) -> Result<Vec<MetricRow>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT key, value, is_nan, timestamp, step FROM run_metrics WHERE run_id = $1 AND key = $2
-             ORDER BY step, timestamp LIMIT {limit} OFFSET {offset}"
+             ORDER BY step, timestamp, seq LIMIT {limit} OFFSET {offset}"
         ))
         .bind(run_id)
         .bind(key)
@@ -1036,21 +1072,30 @@ impl Store {
         row.map(|r| artifact_from_row(&r)).transpose()
     }
 
-    /// Artifacts whose path starts with `prefix` (a directory path ending in `/`), by path.
+    /// Artifacts below a directory (`prefix` ends in `/`), in byte order of their paths.
     pub async fn artifacts_under(&self, prefix: &str) -> Result<Vec<ArtifactRow>, StoreError> {
-        // A range scan on the primary key: every path that starts with the prefix sorts between
-        // the prefix and the prefix followed by the highest code point.
+        let Some(stem) = prefix.strip_suffix('/') else {
+            return Err(StoreError::Inconsistent(format!(
+                "artifact prefix {prefix:?} does not end in `/`"
+            )));
+        };
+        // A range scan on the primary key: exactly the paths that start with `stem/` sort from
+        // `stem/` up to, not including, `stem0` (`0` is the byte after `/`). PostgreSQL
+        // compares the column in byte order (COLLATE "C"), as SQLite does.
         let rows = sqlx::query(&format!(
             "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE path >= $1 AND path < $2 ORDER BY path"
         ))
         .bind(prefix)
-        .bind(format!("{prefix}\u{10FFFF}"))
+        .bind(format!("{stem}0"))
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
+        let mut out: Vec<ArtifactRow> = rows
+            .iter()
             .map(artifact_from_row)
-            .filter(|a| a.as_ref().map_or(true, |a| a.path.starts_with(prefix)))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        out.retain(|a| a.path.starts_with(prefix));
+        out.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+        Ok(out)
     }
 
     pub async fn logged_model(&self, model_id: &str) -> Result<Option<LoggedModelRow>, StoreError> {
@@ -1109,6 +1154,20 @@ impl Store {
     }
 }
 
+/// A LIKE pattern matching the JSON pair `"mlflow.data.context","VALUE"` inside an input's
+/// tags, with `%`, `_` and `\` in the value taken literally.
+fn context_pattern(value: &str) -> String {
+    let json = serde_json::to_string(value).unwrap_or_default();
+    let escaped: String = json
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            other => vec![other],
+        })
+        .collect();
+    format!("%\"mlflow.data.context\",{escaped}]%")
+}
+
 fn attribute_column(name: &str) -> &'static str {
     match name {
         "status" => "status",
@@ -1132,12 +1191,22 @@ fn value_condition(
     let mut push = |b: Bind| push_bind(binds, b);
     match (&clause.value, clause.op) {
         (FilterValue::List(items), op) => {
-            let list: Vec<String> = items.iter().map(|v| push(Bind::Text(v.clone()))).collect();
+            let list: Vec<String> = items
+                .iter()
+                .map(|v| {
+                    push(Bind::Text(if contains {
+                        context_pattern(v)
+                    } else {
+                        v.clone()
+                    }))
+                })
+                .collect();
             if contains {
-                // Context is one of the input's tags, stored as JSON text.
+                // Context is one of the input's tags, stored as JSON text: match the JSON
+                // string of the value exactly, with LIKE's wildcards escaped.
                 let any: Vec<String> = list
                     .iter()
-                    .map(|p| format!("{column} LIKE '%' || {p} || '%'"))
+                    .map(|p| format!("{column} LIKE {p} ESCAPE '\\'"))
                     .collect();
                 let joined = any.join(" OR ");
                 return if op == CompareOp::NotIn {
@@ -1161,8 +1230,8 @@ fn value_condition(
             format!("LOWER({column}) LIKE {p}")
         }
         (FilterValue::Text(t), op) if contains => {
-            let p = push(Bind::Text(t.clone()));
-            let cond = format!("{column} LIKE '%' || {p} || '%'");
+            let p = push(Bind::Text(context_pattern(t)));
+            let cond = format!("{column} LIKE {p} ESCAPE '\\'");
             if op == CompareOp::Ne {
                 format!("NOT ({cond})")
             } else {

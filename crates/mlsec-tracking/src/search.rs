@@ -168,9 +168,27 @@ fn lex(text: &str) -> Result<Vec<(usize, Token)>, SearchError> {
                 out.push((start, Token::Comma));
                 i += 1;
             }
-            b'.' if !bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+            // A dot right after a word is a separator (`tags.v.1`, `metrics.1st`), never the
+            // start of a number.
+            b'.' if !bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+                || matches!(out.last(), Some((_, Token::Word(_) | Token::Number(_))))
+                    && adjacent(&out, i, text) =>
+            {
                 out.push((start, Token::Dot));
                 i += 1;
+            }
+            b'0'..=b'9'
+                if matches!(out.last(), Some((_, Token::Dot))) && adjacent(&out, i, text) =>
+            {
+                // A key part after a dot: `metrics.1st`.
+                let mut j = i + 1;
+                while j < bytes.len()
+                    && (bytes[j].is_ascii_alphanumeric() || b"_-/:".contains(&bytes[j]))
+                {
+                    j += 1;
+                }
+                out.push((start, Token::Word(text[i..j].to_owned())));
+                i = j;
             }
             b'\'' | b'"' | b'`' => {
                 let quote = c;
@@ -262,6 +280,22 @@ fn lex(text: &str) -> Result<Vec<(usize, Token)>, SearchError> {
         }
     }
     Ok(out)
+}
+
+/// Whether the previous token ends exactly at byte `i` (no space between).
+fn adjacent(out: &[(usize, Token)], i: usize, text: &str) -> bool {
+    let Some((start, token)) = out.last() else {
+        return false;
+    };
+    let len = match token {
+        Token::Word(w) => w.len(),
+        Token::Dot => 1,
+        Token::Number(_) => text[*start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '+'))
+            .unwrap_or(text.len() - start),
+        _ => return false,
+    };
+    start + len == i
 }
 
 struct Parser {
@@ -522,6 +556,12 @@ mod tests {
         assert_eq!(c.op, CompareOp::IsNotNull);
         let c = one("metrics.`f1 score` != 3");
         assert_eq!(c.op, CompareOp::Ne);
+        let c = one("tags.v.1 = 'x'");
+        assert_eq!(c.key, "v.1");
+        let c = one("metrics.1st > 2");
+        assert_eq!((c.entity, c.key.as_str()), (Entity::Metric, "1st"));
+        let c = one("metrics.acc > .5");
+        assert_eq!(c.value, FilterValue::Number(0.5));
         let c = one("params.a <> 'x'");
         assert_eq!(c.op, CompareOp::Ne);
         assert!(parse_filter("").unwrap().is_empty());

@@ -41,7 +41,16 @@ fn register_scan_alias_and_lineage_from_the_command_line() {
     std::fs::write(good.join("MLmodel"), "flavors: {}\n").unwrap();
     std::fs::write(good.join("weights/w.bin"), [1u8; 2048]).unwrap();
     std::fs::write(good.join("requirements.txt"), "numpy==2.4.6\n").unwrap();
-    let out = mlsec(&data, &["model", "register", "fraud", good.to_str().unwrap(), "--json"]);
+    let out = mlsec(
+        &data,
+        &[
+            "model",
+            "register",
+            "fraud",
+            good.to_str().unwrap(),
+            "--json",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let v1 = json(&out);
     assert_eq!(v1["version"], "1");
@@ -52,7 +61,16 @@ fn register_scan_alias_and_lineage_from_the_command_line() {
     let evil = dir.path().join("evil");
     std::fs::create_dir_all(&evil).unwrap();
     std::fs::write(evil.join("model.pkl"), b"cos\nsystem\n(S'id'\ntR.").unwrap();
-    let out = mlsec(&data, &["model", "register", "fraud", evil.to_str().unwrap(), "--json"]);
+    let out = mlsec(
+        &data,
+        &[
+            "model",
+            "register",
+            "fraud",
+            evil.to_str().unwrap(),
+            "--json",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let v2 = json(&out);
     assert_eq!(v2["quarantined"], true);

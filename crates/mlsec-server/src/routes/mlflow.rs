@@ -1092,18 +1092,28 @@ async fn search_logged_models(
             b.page_token.as_deref(),
         )
         .await?;
+    for c in &clauses {
+        if !matches!(
+            c.key.as_str(),
+            "name" | "source_run_id" | "status" | "model_type"
+        ) {
+            return Err(invalid(format!(
+                "logged model searches support name, source_run_id, status and model_type; not `{}`",
+                c.key
+            )));
+        }
+    }
     let matching: Vec<Value> = models
         .iter()
         .filter(|m| {
-            clauses.iter().all(|c| match c.key.as_str() {
-                "name" => c.value == mlsec_core::tracking_syntax::FilterValue::Text(m.name.clone()),
-                "source_run_id" => {
-                    c.value
-                        == mlsec_core::tracking_syntax::FilterValue::Text(
-                            m.source_run_id.clone().unwrap_or_default(),
-                        )
-                }
-                _ => false,
+            clauses.iter().all(|c| {
+                let actual = match c.key.as_str() {
+                    "name" => Some(m.name.as_str()),
+                    "source_run_id" => m.source_run_id.as_deref(),
+                    "status" => Some(logged_model_status(&m.status)),
+                    _ => m.model_type.as_deref(),
+                };
+                mlsec_core::text_matches(actual, c.op, &c.value)
             })
         })
         .map(logged_model_json)
@@ -1467,13 +1477,31 @@ async fn transition_stage(Caller(_ctx): Caller) -> Res {
     ))
 }
 
+#[derive(Deserialize)]
+struct LatestVersions {
+    name: String,
+    #[serde(default)]
+    stages: Vec<String>,
+}
+
+/// MLflow's deprecated stages: every mlsec version is in stage `None` (promotion is by alias),
+/// so asking for `Production` or `Staging` finds nothing, and a quarantined version is never
+/// offered as the latest.
 async fn latest_versions(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Body_(b): Body_<ModelName>,
+    Body_(b): Body_<LatestVersions>,
 ) -> Res {
     let m = s.core.registered_model(&ctx, &b.name).await?;
-    ok(json!({"model_versions": m.latest_versions.iter().map(version_json).collect::<Vec<_>>()}))
+    let wants_none =
+        b.stages.is_empty() || b.stages.iter().any(|st| st.eq_ignore_ascii_case("none"));
+    let versions: Vec<Value> = m
+        .latest_versions
+        .iter()
+        .filter(|v| wants_none && !v.quarantined)
+        .map(version_json)
+        .collect();
+    ok(json!({ "model_versions": versions }))
 }
 
 // ---- proxied artifacts ----
@@ -1504,19 +1532,35 @@ async fn artifact_download(
     Path(path): Path<String>,
 ) -> Result<Response, MlflowError> {
     let (stream, row) = s.core.open_artifact(&ctx, &path).await?;
-    let name = row
-        .path
-        .rsplit('/')
-        .next()
-        .unwrap_or("artifact")
-        .replace('"', "");
+    let name = row.path.rsplit('/').next().unwrap_or("artifact");
+    // Header values are ASCII: a plain fallback name plus the exact one, percent-encoded.
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
             (header::CONTENT_LENGTH, row.size.to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
+                format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"),
             ),
             (
                 header::HeaderName::from_static("x-mlsec-sha256"),

@@ -46,7 +46,9 @@ CREATE TABLE run_params (
     value TEXT NOT NULL,
     PRIMARY KEY (run_id, key)
 );
-CREATE INDEX run_params_by_value ON run_params (key, value);
+-- Values may be up to 6,000 bytes, beyond what a B-tree entry holds; searches join on
+-- (run_id, key) and compare values there.
+CREATE INDEX run_params_by_key ON run_params (key);
 
 CREATE TABLE run_tags (
     run_id TEXT NOT NULL REFERENCES runs (run_id),
@@ -54,10 +56,12 @@ CREATE TABLE run_tags (
     value TEXT NOT NULL,
     PRIMARY KEY (run_id, key)
 );
-CREATE INDEX run_tags_by_value ON run_tags (key, value);
+CREATE INDEX run_tags_by_key ON run_tags (key);
 
 -- Every logged value, in the order it arrived.
 CREATE TABLE run_metrics (
+    -- Arrival order, the last tie-breaker of a metric's history.
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     run_id TEXT NOT NULL REFERENCES runs (run_id),
     key TEXT NOT NULL,
     value DOUBLE PRECISION NOT NULL,
@@ -65,7 +69,7 @@ CREATE TABLE run_metrics (
     timestamp BIGINT NOT NULL,
     step BIGINT NOT NULL
 );
-CREATE INDEX run_metrics_history ON run_metrics (run_id, key, step, timestamp);
+CREATE INDEX run_metrics_history ON run_metrics (run_id, key, step, timestamp, seq);
 
 -- The value with the highest (step, timestamp, value) per key: what searches compare.
 CREATE TABLE run_latest_metrics (
@@ -120,7 +124,8 @@ CREATE INDEX logged_models_by_run ON logged_models (source_run_id);
 -- Artifacts by their path in the artifact namespace (`EXP/RUN/artifacts/…`,
 -- `EXP/models/MODEL/artifacts/…`): written once, never changed.
 CREATE TABLE artifacts (
-    path TEXT PRIMARY KEY,
+    -- Byte order: prefix listings are range scans, which a linguistic collation would break.
+    path TEXT COLLATE "C" PRIMARY KEY,
     experiment_id BIGINT NOT NULL,
     -- run | logged_model
     owner_kind TEXT NOT NULL,
@@ -176,6 +181,9 @@ CREATE TABLE model_versions (
     quarantined BIGINT NOT NULL,
     scan_summary TEXT NOT NULL,
     deleted_at BIGINT,
+    -- What the version was made from, frozen at creation: the run's pinned dataset inputs, code
+    -- commit and parent (JSON), so later changes to the run cannot rewrite its lineage.
+    lineage_json TEXT NOT NULL,
     PRIMARY KEY (name, version)
 );
 CREATE INDEX model_versions_by_run ON model_versions (run_id);

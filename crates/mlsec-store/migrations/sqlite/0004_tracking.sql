@@ -58,6 +58,8 @@ CREATE INDEX run_tags_by_value ON run_tags (key, value);
 
 -- Every logged value, in the order it arrived.
 CREATE TABLE run_metrics (
+    -- Arrival order, the last tie-breaker of a metric's history.
+    seq INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL REFERENCES runs (run_id),
     key TEXT NOT NULL,
     value DOUBLE PRECISION NOT NULL,
@@ -65,7 +67,7 @@ CREATE TABLE run_metrics (
     timestamp BIGINT NOT NULL,
     step BIGINT NOT NULL
 );
-CREATE INDEX run_metrics_history ON run_metrics (run_id, key, step, timestamp);
+CREATE INDEX run_metrics_history ON run_metrics (run_id, key, step, timestamp, seq);
 
 -- The value with the highest (step, timestamp, value) per key: what searches compare.
 CREATE TABLE run_latest_metrics (
@@ -176,6 +178,9 @@ CREATE TABLE model_versions (
     quarantined BIGINT NOT NULL,
     scan_summary TEXT NOT NULL,
     deleted_at BIGINT,
+    -- What the version was made from, frozen at creation: the run's pinned dataset inputs, code
+    -- commit and parent (JSON), so later changes to the run cannot rewrite its lineage.
+    lineage_json TEXT NOT NULL,
     PRIMARY KEY (name, version)
 );
 CREATE INDEX model_versions_by_run ON model_versions (run_id);
