@@ -82,6 +82,133 @@ async fn writer_loop(store: Store, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
+/// Writes a batch: every call validated on its own (a refused call is answered with its
+/// reason), then the accepted calls' rows written together, a few statements per run rather
+/// than per call, and committed with one audit event per call. If the combined write fails, the
+/// batch is written again call by call.
+async fn commit_jobs(store: &Store, jobs: Vec<Job>) {
+    match combined(store, &jobs).await {
+        Ok(refusals) => {
+            for (job, refusal) in jobs.into_iter().zip(refusals) {
+                let _ = job.reply.send(match refusal {
+                    None => Ok(()),
+                    Some(e) => Err(e),
+                });
+            }
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "combined run logging failed; writing call by call");
+            commit_one_by_one(store, jobs).await;
+        }
+    }
+}
+
+/// A run's metrics, params and tags from every accepted call of a batch.
+type RunRows = (Vec<MetricRow>, Vec<(String, String)>, Vec<(String, String)>);
+
+async fn combined(
+    store: &Store,
+    jobs: &[Job],
+) -> Result<Vec<Option<CoreError>>, mlsec_store::StoreError> {
+    let mut w = store.begin_write().await?;
+    let mut runs: HashMap<String, Option<RunRow>> = HashMap::new();
+    let mut refusals: Vec<Option<CoreError>> = Vec::with_capacity(jobs.len());
+    // Param values accepted earlier in this batch, per (run, key).
+    let mut batch_params: HashMap<(String, String), String> = HashMap::new();
+    for job in jobs {
+        let log = &job.log;
+        if !runs.contains_key(&log.run_id) {
+            let run = w.run_in_tx(&log.run_id).await?;
+            runs.insert(log.run_id.clone(), run);
+        }
+        let refusal = match runs.get(&log.run_id).and_then(|r| r.as_ref()) {
+            None => Some(CoreError::NotFound {
+                what: "run",
+                id: log.run_id.clone(),
+            }),
+            Some(run) => run_refuses_writes(run),
+        };
+        if refusal.is_some() {
+            refusals.push(refusal);
+            continue;
+        }
+        let mut conflict = None;
+        if !log.params.is_empty() {
+            let keys: Vec<&str> = log.params.iter().map(|(k, _)| k.as_str()).collect();
+            let stored = w.run_params_in_tx(&log.run_id, &keys).await?;
+            for (k, v) in &log.params {
+                let earlier = stored
+                    .get(k)
+                    .or_else(|| batch_params.get(&(log.run_id.clone(), k.clone())));
+                if let Some(old) = earlier
+                    && old != v
+                {
+                    conflict = Some(CoreError::InvalidRequest(format!(
+                        "Changing param values is not allowed. Param with key='{k}' was already logged with value='{old}' for run ID='{}'. Attempted logging new value '{v}'.",
+                        log.run_id
+                    )));
+                    break;
+                }
+            }
+            if conflict.is_none() {
+                for (k, v) in &log.params {
+                    batch_params.insert((log.run_id.clone(), k.clone()), v.clone());
+                }
+            }
+        }
+        refusals.push(conflict);
+    }
+    // The accepted calls' rows, per run, in arrival order.
+    let mut order: Vec<&str> = Vec::new();
+    let mut per_run: HashMap<&str, RunRows> = HashMap::new();
+    let mut events = Vec::new();
+    for (job, refusal) in jobs.iter().zip(&refusals) {
+        if refusal.is_some() {
+            continue;
+        }
+        let log = &job.log;
+        let entry = per_run.entry(log.run_id.as_str()).or_insert_with(|| {
+            order.push(log.run_id.as_str());
+            Default::default()
+        });
+        entry.0.extend(log.metrics.iter().cloned());
+        entry.1.extend(log.params.iter().cloned());
+        entry.2.extend(log.tags.iter().cloned());
+        events.push(log.event.clone());
+    }
+    for run_id in order {
+        let (metrics, params, tags) = &per_run[run_id];
+        if !metrics.is_empty() {
+            w.insert_run_metrics(run_id, metrics).await?;
+        }
+        if !params.is_empty() {
+            w.insert_run_params(run_id, params).await?;
+            // Another replica may have logged a key meanwhile: fall back to the per-call path,
+            // which refuses exactly the calls that lost.
+            let keys: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
+            let stored = w.run_params_in_tx(run_id, &keys).await?;
+            if params.iter().any(|(k, v)| stored.get(k) != Some(v)) {
+                w.rollback().await?;
+                return Err(mlsec_store::StoreError::Inconsistent(
+                    "a param was logged concurrently".into(),
+                ));
+            }
+        }
+        if !tags.is_empty() {
+            w.set_run_tags(run_id, tags).await?;
+            if let Some((_, name)) = tags.iter().rev().find(|(k, _)| k == "mlflow.runName") {
+                w.update_run(run_id, None, None, Some(name)).await?;
+            }
+        }
+    }
+    if events.is_empty() {
+        w.rollback().await?;
+    } else {
+        w.commit(&events).await?;
+    }
+    Ok(refusals)
+}
+
 /// Why a run refuses writes, if it does.
 pub(crate) fn run_refuses_writes(run: &RunRow) -> Option<CoreError> {
     (run.lifecycle_stage != "active").then(|| {
@@ -92,7 +219,9 @@ pub(crate) fn run_refuses_writes(run: &RunRow) -> Option<CoreError> {
     })
 }
 
-async fn commit_jobs(store: &Store, jobs: Vec<Job>) {
+/// Writes a batch call by call, each in its own savepoint: the path when the combined write
+/// failed, so that a call the database refuses fails alone.
+async fn commit_one_by_one(store: &Store, jobs: Vec<Job>) {
     let mut w = match store.begin_write().await {
         Ok(w) => w,
         Err(e) => {

@@ -284,6 +284,9 @@ pub(crate) struct Inner {
     pub(crate) access: crate::access::AccessState,
     /// Group commit of run logging.
     pub(crate) run_writer: crate::group_commit::RunWriter,
+    /// Run id → (experiment name, when read): authorization of run logging without a query
+    /// per call. Entries live `RUN_CACHE_MS`; the writer re-checks the run in its transaction.
+    pub(crate) run_experiments: std::sync::RwLock<std::collections::HashMap<String, (String, i64)>>,
 }
 
 pub(crate) fn now_millis() -> i64 {
@@ -361,6 +364,7 @@ impl Mlsec {
                 sealing_key,
                 access: crate::access::AccessState::new(),
                 run_writer: crate::group_commit::RunWriter::start(store.clone()),
+                run_experiments: Default::default(),
             }),
         })
     }

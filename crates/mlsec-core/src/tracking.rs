@@ -30,6 +30,8 @@ pub const MAX_SEARCH_RESULTS: i64 = 50_000;
 const MAX_INPUTS: usize = 100;
 /// Longest dataset source, schema or profile text of an input.
 const MAX_INPUT_FIELD: usize = 1 << 20;
+/// How long a run's experiment is remembered for authorizing run logging.
+const RUN_CACHE_MS: i64 = 1000;
 /// Tag keys only the server writes.
 pub const RESERVED_TAG_PREFIX: &str = "mlsec.";
 
@@ -493,6 +495,38 @@ impl Mlsec {
             })
     }
 
+    /// The experiment a run belongs to, from a short-lived cache (run logging is the hot path:
+    /// a metric per call from every training job). An experiment renamed on another replica
+    /// is seen here within `RUN_CACHE_MS`, like the identity caches.
+    async fn run_experiment_cached(&self, run_id: &str) -> Result<String, CoreError> {
+        let now = self.now();
+        if let Some((name, at)) = self
+            .inner
+            .run_experiments
+            .read()
+            .expect("run cache lock")
+            .get(run_id)
+            && now - *at < RUN_CACHE_MS
+            && now >= *at
+        {
+            return Ok(name.clone());
+        }
+        let run = self
+            .store()
+            .run(run_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound {
+                what: "run",
+                id: run_id.to_owned(),
+            })?;
+        let mut cache = self.inner.run_experiments.write().expect("run cache lock");
+        if cache.len() > 100_000 {
+            cache.clear();
+        }
+        cache.insert(run_id.to_owned(), (run.experiment_name.clone(), now));
+        Ok(run.experiment_name)
+    }
+
     /// A run, authorized for `action` on its experiment.
     pub(crate) async fn authorized_run(
         &self,
@@ -661,6 +695,12 @@ impl Mlsec {
             )
             .with_details(serde_json::json!({ "experiment_id": id, "new_name": new_name }))])
             .await?;
+        // Runs are authorized by their experiment's name: forget the old one at once here.
+        self.inner
+            .run_experiments
+            .write()
+            .expect("run cache lock")
+            .clear();
         Ok(())
     }
 
@@ -953,7 +993,14 @@ impl Mlsec {
         for (k, v) in &tags {
             check_tag(k, v, false)?;
         }
-        let run = self.authorized_run(ctx, run_id, "experiment.write").await?;
+        let experiment = self.run_experiment_cached(run_id).await?;
+        self.authorize_experiment(
+            ctx,
+            "experiment.write",
+            &experiment,
+            &format!("run `{run_id}`"),
+        )
+        .await?;
         let mut metric_keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
         metric_keys.sort_unstable();
         metric_keys.dedup();
@@ -967,7 +1014,7 @@ impl Mlsec {
         let event = ctx
             .event(
                 "run.log",
-                experiment_resource(&run.experiment_name).to_string(),
+                experiment_resource(&experiment).to_string(),
                 Decision::Allow,
                 "logged",
             )

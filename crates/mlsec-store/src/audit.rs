@@ -332,6 +332,7 @@ async fn append(
     {
         let (recs, evs) = chunk;
         let sql = crate::db::multi_row_insert(
+            store.backend(),
             "INSERT INTO audit_events (idx, hash, canonical, time, actor, action, resource, decision)",
             8,
             recs.len(),

@@ -201,6 +201,7 @@ impl WriteTx {
         // Multi-row inserts keep a 1,000-file version to a handful of statements.
         for chunk in files.chunks(200) {
             let sql = crate::db::multi_row_insert(
+                self.backend(),
                 "INSERT INTO dataset_files (dataset, number, path, size, sha256, format, row_count)",
                 7,
                 chunk.len(),

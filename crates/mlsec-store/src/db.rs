@@ -234,9 +234,15 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// `INSERT … VALUES ($1,…,$k), ($k+1,…), …` for `rows` rows of `columns` values: one statement
-/// for many rows, with `$n` placeholders both backends accept.
-pub(crate) fn multi_row_insert(head: &str, columns: usize, rows: usize) -> String {
+/// `INSERT … VALUES (…), (…), …` for `rows` rows of `columns` values: one statement for many
+/// rows. PostgreSQL gets `$1, $2, …`; SQLite gets positional `?`, because it looks a named
+/// parameter up by a linear scan, which makes binding `$n` parameters quadratic in their number.
+pub(crate) fn multi_row_insert(
+    backend: Backend,
+    head: &str,
+    columns: usize,
+    rows: usize,
+) -> String {
     let mut sql = String::with_capacity(head.len() + rows * columns * 5);
     sql.push_str(head);
     sql.push_str(" VALUES ");
@@ -249,7 +255,10 @@ pub(crate) fn multi_row_insert(head: &str, columns: usize, rows: usize) -> Strin
             if c > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!("${}", r * columns + c + 1));
+            match backend {
+                Backend::Postgres => sql.push_str(&format!("${}", r * columns + c + 1)),
+                Backend::Sqlite => sql.push('?'),
+            }
         }
         sql.push(')');
     }
@@ -258,13 +267,17 @@ pub(crate) fn multi_row_insert(head: &str, columns: usize, rows: usize) -> Strin
 
 #[cfg(test)]
 mod tests {
-    use super::{multi_row_insert, redact_url};
+    use super::{Backend, multi_row_insert, redact_url};
 
     #[test]
     fn multi_row_insert_numbers_placeholders_row_by_row() {
         assert_eq!(
-            multi_row_insert("INSERT INTO t (a, b)", 2, 2),
+            multi_row_insert(Backend::Postgres, "INSERT INTO t (a, b)", 2, 2),
             "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4)"
+        );
+        assert_eq!(
+            multi_row_insert(Backend::Sqlite, "INSERT INTO t (a, b)", 2, 2),
+            "INSERT INTO t (a, b) VALUES (?,?),(?,?)"
         );
     }
 

@@ -261,6 +261,7 @@ impl WriteTx {
         .await?;
         for chunk in files.chunks(150) {
             let sql = multi_row_insert(
+                self.backend(),
                 "INSERT INTO model_version_files (name, version, path, size, sha256, scan_severity)",
                 6,
                 chunk.len(),

@@ -331,6 +331,10 @@ fn push_bind(binds: &mut Vec<Bind>, b: Bind) -> String {
     format!("${}", binds.len())
 }
 
+/// Rows per multi-row INSERT: few statements per 1,000-metric batch (each is a round trip to
+/// the connection's thread), well below SQLite's parameter limit.
+const ROWS_PER_INSERT: usize = 100;
+
 enum Bind {
     Text(String),
     Int(i64),
@@ -530,8 +534,9 @@ impl WriteTx {
         run_id: &str,
         params: &[(String, String)],
     ) -> Result<(), StoreError> {
-        for chunk in params.chunks(300) {
+        for chunk in params.chunks(ROWS_PER_INSERT) {
             let sql = multi_row_insert(
+                self.backend(),
                 "INSERT INTO run_params (run_id, key, value)",
                 3,
                 chunk.len(),
@@ -556,9 +561,13 @@ impl WriteTx {
             last.insert(k, v);
         }
         let unique: Vec<(&str, &str)> = last.into_iter().collect();
-        for chunk in unique.chunks(300) {
-            let sql = multi_row_insert("INSERT INTO run_tags (run_id, key, value)", 3, chunk.len())
-                + " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value";
+        for chunk in unique.chunks(ROWS_PER_INSERT) {
+            let sql = multi_row_insert(
+                self.backend(),
+                "INSERT INTO run_tags (run_id, key, value)",
+                3,
+                chunk.len(),
+            ) + " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value";
             let mut q = sqlx::query(&sql);
             for (k, v) in chunk {
                 q = q.bind(run_id).bind(*k).bind(*v);
@@ -583,8 +592,9 @@ impl WriteTx {
         run_id: &str,
         metrics: &[MetricRow],
     ) -> Result<(), StoreError> {
-        for chunk in metrics.chunks(150) {
+        for chunk in metrics.chunks(ROWS_PER_INSERT) {
             let sql = multi_row_insert(
+                self.backend(),
                 "INSERT INTO run_metrics (run_id, key, value, is_nan, timestamp, step)",
                 6,
                 chunk.len(),
@@ -614,8 +624,9 @@ impl WriteTx {
             }
         }
         let rows: Vec<&MetricRow> = latest.into_values().collect();
-        for chunk in rows.chunks(150) {
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
             let sql = multi_row_insert(
+                self.backend(),
                 "INSERT INTO run_latest_metrics (run_id, key, value, is_nan, timestamp, step)",
                 6,
                 chunk.len(),
