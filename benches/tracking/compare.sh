@@ -6,7 +6,7 @@
 # Needs the release build (cargo build --release -p mlsec) and the venv of run_mlflow.sh.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-OUT="${MLSEC_BENCH_OUT:-$(mktemp -d -t tracking-bench.XXXXXX)}"
+OUT="${TRACKING_BENCH_OUT:-$(mktemp -d -t tracking-bench.XXXXXX)}"
 mkdir -p "$OUT"
 # MLflow cannot take 20,000 single calls in a minute; its rows stop on --max-seconds.
 "$HERE/run_mlflow.sh" "$@" --json-out "$OUT/mlflow.json" >"$OUT/mlflow.txt"

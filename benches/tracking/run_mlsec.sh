@@ -28,8 +28,11 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# mlsec refuses MLSEC_* variables it does not know: keep the benchmark's own out of its way.
+unset MLSEC_BENCH_DIR MLSEC_BENCH_VENV MLSEC_BENCH_DATABASE_URL_SAVED 2>/dev/null || true
 export MLSEC_DATA_DIR="$WORK/data"
 if [ -n "${MLSEC_BENCH_DATABASE_URL:-}" ]; then export MLSEC_DATABASE_URL="$MLSEC_BENCH_DATABASE_URL"; else unset MLSEC_DATABASE_URL; fi
+unset MLSEC_BENCH_DATABASE_URL MLSEC_BIN
 TOKEN="$("$BIN" init | sed -n 's/.*\(mlsec_[0-9a-f_]*\).*/\1/p' | head -1)"
 [ -n "$TOKEN" ] || { echo "mlsec init printed no admin token (data directory not fresh?)" >&2; exit 1; }
 "$BIN" serve --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
