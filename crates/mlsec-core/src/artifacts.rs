@@ -5,14 +5,11 @@
 //! `EXP/models/MODEL_ID/artifacts/REL` for logged models. Access is the owning experiment's:
 //! `experiment.write` to upload, `experiment.read` to list and download.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use mlsec_audit::Decision;
 use mlsec_scan::{Coverage, ScanOptions, ScanReport};
-use mlsec_store::{ArtifactRow, BlobRow, ByteStream, StoreError};
+use mlsec_store::{ArtifactRow, BlobRow, ByteStream};
 use mlsec_types::Digest;
 use serde::Serialize;
 
@@ -263,28 +260,7 @@ impl Mlsec {
             &format!("artifact {path:?}"),
         )
         .await?;
-        let limit = self.inner.config.max_upload_bytes;
-        let exceeded = Arc::new(AtomicBool::new(false));
-        let flag = exceeded.clone();
-        let mut received = 0u64;
-        let limited = body.map(move |chunk| {
-            let chunk =
-                chunk.map_err(|e| std::io::Error::other(format!("upload interrupted: {e}")))?;
-            received += chunk.len() as u64;
-            if received > limit {
-                flag.store(true, Ordering::Relaxed);
-                return Err(std::io::Error::other("upload exceeds the size limit"));
-            }
-            Ok(chunk)
-        });
-        let stored = self.blobs().put_stream(Box::pin(limited)).await;
-        if exceeded.load(Ordering::Relaxed) {
-            return Err(CoreError::TooLarge { limit });
-        }
-        let info = stored.map_err(|e| match e {
-            StoreError::UploadAborted(message) => CoreError::InvalidRequest(message),
-            other => other.into(),
-        })?;
+        let info = self.store_limited(body).await?;
         let scan = self.scan_blob(&info.digest, info.size).await?;
         let now = self.now();
         let by = ctx.principal.actor().to_string();

@@ -44,6 +44,29 @@ impl Mlsec {
         // Authorized before a byte is read: a caller without the permission uploads nothing.
         self.authorize(ctx, "blob.write", &blob_resource(None))
             .await?;
+        let info = self.store_limited(body).await?;
+        self.record_blob(ctx, info).await
+    }
+
+    /// Stores a local file (the CLI's path): streaming hash, temporary name, fsync, rename.
+    pub async fn put_blob_file(
+        &self,
+        ctx: &RequestCtx,
+        path: &Path,
+    ) -> Result<BlobSummary, CoreError> {
+        self.authorize(ctx, "blob.write", &blob_resource(None))
+            .await?;
+        let info = self.inner.blobs.put_file(path).await?;
+        self.record_blob(ctx, info).await
+    }
+
+    /// Streams an upload into the blob store, enforcing the upload limit as the bytes arrive:
+    /// the store sees an error and abandons the write, so an oversized upload leaves nothing.
+    pub(crate) async fn store_limited<S, E>(&self, body: S) -> Result<BlobInfo, CoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
         let limit = self.inner.config.max_upload_bytes;
         let exceeded = Arc::new(AtomicBool::new(false));
         let flag = exceeded.clone();
@@ -64,23 +87,10 @@ impl Mlsec {
         if exceeded.load(Ordering::Relaxed) {
             return Err(CoreError::TooLarge { limit });
         }
-        let info = result.map_err(|e| match e {
+        result.map_err(|e| match e {
             StoreError::UploadAborted(message) => CoreError::InvalidRequest(message),
             other => other.into(),
-        })?;
-        self.record_blob(ctx, info).await
-    }
-
-    /// Stores a local file (the CLI's path): streaming hash, temporary name, fsync, rename.
-    pub async fn put_blob_file(
-        &self,
-        ctx: &RequestCtx,
-        path: &Path,
-    ) -> Result<BlobSummary, CoreError> {
-        self.authorize(ctx, "blob.write", &blob_resource(None))
-            .await?;
-        let info = self.inner.blobs.put_file(path).await?;
-        self.record_blob(ctx, info).await
+        })
     }
 
     async fn record_blob(

@@ -23,7 +23,8 @@ use crate::datasets::StagedFile;
 use crate::error::CoreError;
 use crate::service::{Mlsec, RequestCtx};
 use crate::tracking::{
-    KeyValue, check_key, experiment_resource, parse_experiment_id, parse_page_token, text_matches,
+    KeyValue, check_key, experiment_resource, kv, parse_experiment_id, parse_page_token,
+    text_matches,
 };
 
 /// Longest model name.
@@ -180,13 +181,6 @@ pub struct LoggedModelView {
     pub creator: String,
     pub params: Vec<KeyValue>,
     pub tags: Vec<KeyValue>,
-}
-
-fn kv(pairs: Vec<(String, String)>) -> Vec<KeyValue> {
-    pairs
-        .into_iter()
-        .map(|(key, value)| KeyValue { key, value })
-        .collect()
 }
 
 fn logged_model_view(m: LoggedModelRow) -> LoggedModelView {

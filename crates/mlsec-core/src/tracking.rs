@@ -45,7 +45,7 @@ pub struct KeyValue {
     pub value: String,
 }
 
-fn kv(pairs: Vec<(String, String)>) -> Vec<KeyValue> {
+pub(crate) fn kv(pairs: Vec<(String, String)>) -> Vec<KeyValue> {
     pairs
         .into_iter()
         .map(|(key, value)| KeyValue { key, value })
