@@ -12,6 +12,7 @@ mod group_commit;
 mod identity;
 mod keys;
 mod lineage;
+mod openlineage;
 pub mod qr;
 mod registry;
 mod secrets;
@@ -35,6 +36,7 @@ pub use keys::{PUBLIC_FILE, SECRET_FILE, ServerKey, load_or_create_server_key, r
 pub use lineage::{Direction, LineageNode, LineageStart, LineageView, ModelRef, render_tree};
 pub use mlsec_data as data;
 pub use mlsec_policy as policy;
+pub use openlineage::{OPENLINEAGE_PRODUCER, OPENLINEAGE_SCHEMA_URL, run_uuid};
 pub use registry::{
     AliasView, LoggedModelView, ModelFileView, ModelVersionView, NewLoggedModel, PROTECTED_ALIASES,
     RegisteredModelView, VersionSource,

@@ -803,7 +803,14 @@ impl Mlsec {
             }))])
             .await?;
         let v = self.live_version(name, version).await?;
-        self.version_view(v).await
+        let view = self.version_view(v).await?;
+        if self.openlineage_enabled()
+            && let Some(run_id) = &view.run_id
+            && let Some(run) = self.run_for_lineage(run_id).await?
+        {
+            self.openlineage_version_registered(&run, &view);
+        }
+        Ok(view)
     }
 
     pub async fn model_version(

@@ -287,6 +287,8 @@ pub(crate) struct Inner {
     /// Run id → (experiment name, when read): authorization of run logging without a query
     /// per call. Entries live `RUN_CACHE_MS`; the writer re-checks the run in its transaction.
     pub(crate) run_experiments: std::sync::RwLock<std::collections::HashMap<String, (String, i64)>>,
+    /// Set when the server emits OpenLineage events.
+    pub(crate) openlineage: std::sync::OnceLock<Arc<crate::openlineage::OpenLineageSink>>,
 }
 
 pub(crate) fn now_millis() -> i64 {
@@ -365,6 +367,7 @@ impl Mlsec {
                 access: crate::access::AccessState::new(),
                 run_writer: crate::group_commit::RunWriter::start(store.clone()),
                 run_experiments: Default::default(),
+                openlineage: Default::default(),
             }),
         })
     }

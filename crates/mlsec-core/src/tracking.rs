@@ -867,7 +867,23 @@ impl Mlsec {
                 serde_json::json!({ "run_id": run_id, "parent_run_id": row.parent_run_id }),
             )])
         .await?;
-        self.run(ctx, &run_id).await
+        let view = self.run(ctx, &run_id).await?;
+        self.openlineage_run_started(&view);
+        Ok(view)
+    }
+
+    /// A run as lineage events describe it, without an authorization check: the events go to
+    /// the configured lineage endpoint, not to the caller.
+    pub(crate) async fn run_for_lineage(&self, run_id: &str) -> Result<Option<RunView>, CoreError> {
+        let Some(row) = self.store().run(run_id).await? else {
+            return Ok(None);
+        };
+        let mut data = self
+            .store()
+            .run_data(std::slice::from_ref(&row.run_id))
+            .await?;
+        let d = data.remove(&row.run_id).unwrap_or_default();
+        Ok(Some(run_view(row, d)))
     }
 
     pub async fn run(&self, ctx: &RequestCtx, run_id: &str) -> Result<RunView, CoreError> {
@@ -918,7 +934,11 @@ impl Mlsec {
                 serde_json::json!({ "run_id": run_id, "status": status, "end_time": end_time }),
             )])
         .await?;
-        self.run(ctx, run_id).await
+        let view = self.run(ctx, run_id).await?;
+        if status.is_some_and(|s| s != run.status) {
+            self.openlineage_run_ended(&view);
+        }
+        Ok(view)
     }
 
     pub async fn set_run_deleted(

@@ -6,6 +6,7 @@
 mod auth;
 mod error;
 mod openapi;
+mod openlineage;
 mod request_id;
 mod routes;
 
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 
 pub use error::ApiError;
 pub use openapi::ApiDoc;
+pub use openlineage::{OpenLineageConfig, start_openlineage};
 
 /// Shared state of every handler.
 #[derive(Clone)]

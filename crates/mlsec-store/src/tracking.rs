@@ -186,6 +186,9 @@ pub struct RunQuery {
 }
 
 const RUN_COLUMNS: &str = "r.run_id, r.experiment_id, e.name AS experiment_name, r.name, r.user_id, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.artifact_uri, r.parent_run_id, r.created_by";
+/// The run columns of a search: the experiment's name is looked up for the page's rows only,
+/// so the join order stays the one the search chose.
+const SEARCH_RUN_COLUMNS: &str = "r.run_id, r.experiment_id, (SELECT e.name FROM experiments e WHERE e.id = r.experiment_id) AS experiment_name, r.name, r.user_id, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.artifact_uri, r.parent_run_id, r.created_by";
 const EXPERIMENT_COLUMNS: &str =
     "id, name, artifact_location, lifecycle_stage, created_at, updated_at, created_by";
 const ARTIFACT_COLUMNS: &str = "path, experiment_id, owner_kind, owner_id, size, sha256, scan_severity, scan_coverage, scan_json, created_at, created_by";
@@ -963,113 +966,59 @@ impl Store {
     }
 
     /// Runs matching a query, in its order, one page.
+    /// Runs matching a search, in its order, one page.
+    ///
+    /// When the order starts with a metric, param or tag, the scan is driven from that key's
+    /// `(key, value)` index, so a page is read in order and the scan stops at the page's end
+    /// instead of sorting every match (`CROSS JOIN` fixes SQLite's join order; PostgreSQL plans
+    /// it as an inner join). Runs without the key sort last, so an unfiltered sort key takes two
+    /// queries: the runs that have it, then the runs that lack it.
     pub async fn search_runs(&self, query: &RunQuery) -> Result<Vec<RunRow>, StoreError> {
-        let mut binds: Vec<Bind> = Vec::new();
-        let mut joins = String::new();
-        let mut wheres: Vec<String> = Vec::new();
-        let sqlite = self.backend() == Backend::Sqlite;
-        if query.experiment_ids.is_empty() {
+        if query.experiment_ids.is_empty() || query.limit <= 0 {
             return Ok(Vec::new());
         }
-        let exps: Vec<String> = query
-            .experiment_ids
-            .iter()
-            .map(|id| push_bind(&mut binds, Bind::Int(*id)))
-            .collect();
-        wheres.push(format!("r.experiment_id IN ({})", exps.join(", ")));
-        let stages: Vec<String> = query
-            .lifecycle_stages
-            .iter()
-            .map(|s| push_bind(&mut binds, Bind::Text((*s).to_owned())))
-            .collect();
-        wheres.push(format!("r.lifecycle_stage IN ({})", stages.join(", ")));
-        let mut alias_n = 0;
-        let mut join_for =
-            |field: &RunField, inner: bool, binds: &mut Vec<Bind>, joins: &mut String| -> String {
-                alias_n += 1;
-                let a = format!("j{alias_n}");
-                let kind = if inner { "JOIN" } else { "LEFT JOIN" };
-                let (table, key) = match field {
-                    RunField::Metric(k) => ("run_latest_metrics", k),
-                    RunField::Param(k) => ("run_params", k),
-                    RunField::Tag(k) => ("run_tags", k),
-                    _ => unreachable!("attributes and datasets need no join"),
-                };
-                let p = push_bind(binds, Bind::Text(key.clone()));
-                joins.push_str(&format!(
-                    " {kind} {table} {a} ON {a}.run_id = r.run_id AND {a}.key = {p}"
-                ));
-                format!("{a}.value")
-            };
-        for clause in &query.clauses {
-            let column = match &clause.field {
-                RunField::Metric(_) | RunField::Param(_) | RunField::Tag(_) => {
-                    join_for(&clause.field, true, &mut binds, &mut joins)
-                }
-                RunField::Attribute(name) => format!("r.{}", attribute_column(name)),
-                RunField::Dataset(part) => {
-                    let column = match *part {
-                        "name" => "name",
-                        "digest" => "digest",
-                        _ => "tags_json",
-                    };
-                    let cond = value_condition(
-                        &format!("ri.{column}"),
-                        clause,
-                        sqlite,
-                        &mut binds,
-                        *part == "context",
-                    );
-                    wheres.push(format!(
-                        "EXISTS (SELECT 1 FROM run_inputs ri WHERE ri.run_id = r.run_id AND {cond})"
-                    ));
-                    continue;
-                }
-            };
-            if let RunField::Metric(_) = clause.field {
-                // NaN never compares true.
-                let nan_col = column.replace(".value", ".is_nan");
-                wheres.push(format!("{nan_col} = 0"));
-            }
-            wheres.push(value_condition(&column, clause, sqlite, &mut binds, false));
-        }
-        let mut order_terms: Vec<String> = Vec::new();
-        for o in &query.order {
-            let column = match &o.field {
-                RunField::Attribute(name) => format!("r.{}", attribute_column(name)),
-                RunField::Dataset(_) => continue,
-                other => join_for(other, false, &mut binds, &mut joins),
-            };
-            let dir = if o.ascending { "ASC" } else { "DESC" };
-            // Runs without the value come last either way, as in MLflow.
-            order_terms.push(format!(
-                "CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}"
-            ));
-        }
-        if !query
+        let sqlite = self.backend() == Backend::Sqlite;
+        let lead = query
             .order
-            .iter()
-            .any(|o| o.field == RunField::Attribute("start_time"))
-        {
-            order_terms.push("r.start_time DESC".into());
+            .first()
+            .filter(|o| keyed_table(&o.field).is_some());
+        let Some(lead) = lead else {
+            let sql = run_search_sql(query, sqlite, Drive::Runs, query.limit, query.offset);
+            return self.fetch_runs(sql).await;
+        };
+        let filtered = query.clauses.iter().any(|c| c.field == lead.field);
+        let has = run_search_sql(query, sqlite, Drive::Key(true), query.limit, query.offset);
+        let mut rows = self.fetch_runs(has).await?;
+        if filtered || rows.len() as i64 >= query.limit {
+            return Ok(rows);
         }
-        order_terms.push("r.run_id".into());
-        let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs r JOIN experiments e ON e.id = r.experiment_id{joins} WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
-            wheres.join(" AND "),
-            order_terms.join(", "),
-            query.limit.max(0),
-            query.offset.max(0)
+        // The page reaches past the runs that have the key: continue with those that lack it.
+        let with_key = if rows.is_empty() {
+            let (sql, binds) = run_search_sql(query, sqlite, Drive::Key(true), 0, 0);
+            let count_sql = format!("SELECT COUNT(*) AS n FROM ({sql}) c");
+            let row = bind_search(&count_sql, binds)
+                .fetch_one(self.pool())
+                .await?;
+            row.try_get::<i64, _>("n")?
+        } else {
+            query.offset + rows.len() as i64
+        };
+        let rest = run_search_sql(
+            query,
+            sqlite,
+            Drive::Key(false),
+            query.limit - rows.len() as i64,
+            (query.offset - with_key).max(0),
         );
-        let mut q = sqlx::query(&sql).persistent(false);
-        for b in binds {
-            q = match b {
-                Bind::Text(t) => q.bind(t),
-                Bind::Int(i) => q.bind(i),
-                Bind::Float(f) => q.bind(f),
-            };
-        }
-        let rows = q.fetch_all(self.pool()).await?;
+        rows.extend(self.fetch_runs(rest).await?);
+        Ok(rows)
+    }
+
+    async fn fetch_runs(
+        &self,
+        (sql, binds): (String, Vec<Bind>),
+    ) -> Result<Vec<RunRow>, StoreError> {
+        let rows = bind_search(&sql, binds).fetch_all(self.pool()).await?;
         rows.iter().map(run_from_row).collect()
     }
 
@@ -1190,6 +1139,183 @@ fn attribute_column(name: &str) -> &'static str {
         "created" | "start_time" => "start_time",
         _ => "start_time",
     }
+}
+
+fn bind_search(
+    sql: &str,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    let mut q = sqlx::query(sql).persistent(false);
+    for b in binds {
+        q = match b {
+            Bind::Text(t) => q.bind(t),
+            Bind::Int(i) => q.bind(i),
+            Bind::Float(f) => q.bind(f),
+        };
+    }
+    q
+}
+
+/// Where a run search's scan starts.
+#[derive(Clone, Copy, PartialEq)]
+enum Drive {
+    /// From `runs`; the database picks the plan.
+    Runs,
+    /// From the leading order key's table: the runs that have the key (`true`), or, from `runs`,
+    /// those that lack it (`false`).
+    Key(bool),
+}
+
+/// The table and key of a metric, param or tag field.
+fn keyed_table(field: &RunField) -> Option<(&'static str, &str)> {
+    match field {
+        RunField::Metric(k) => Some(("run_latest_metrics", k)),
+        RunField::Param(k) => Some(("run_params", k)),
+        RunField::Tag(k) => Some(("run_tags", k)),
+        RunField::Attribute(_) | RunField::Dataset(_) => None,
+    }
+}
+
+/// The SQL of one run search query and its parameters; `limit` 0 means every match.
+fn run_search_sql(
+    query: &RunQuery,
+    sqlite: bool,
+    drive: Drive,
+    limit: i64,
+    offset: i64,
+) -> (String, Vec<Bind>) {
+    let mut binds: Vec<Bind> = Vec::new();
+    let mut from = "runs r".to_owned();
+    let mut joins = String::new();
+    let mut wheres: Vec<String> = Vec::new();
+    let exps: Vec<String> = query
+        .experiment_ids
+        .iter()
+        .map(|id| push_bind(&mut binds, Bind::Int(*id)))
+        .collect();
+    wheres.push(format!("r.experiment_id IN ({})", exps.join(", ")));
+    let stages: Vec<String> = query
+        .lifecycle_stages
+        .iter()
+        .map(|s| push_bind(&mut binds, Bind::Text((*s).to_owned())))
+        .collect();
+    wheres.push(format!("r.lifecycle_stage IN ({})", stages.join(", ")));
+
+    // One inner join per filtered key; the order reuses it (its value is never NULL there).
+    let mut inner: Vec<(RunField, String)> = Vec::new();
+    let mut alias_n = 0;
+    let mut next_alias = || {
+        alias_n += 1;
+        format!("j{alias_n}")
+    };
+    let lead = query
+        .order
+        .first()
+        .filter(|o| keyed_table(&o.field).is_some());
+    if let (Some(lead), Drive::Key(has)) = (lead, drive) {
+        let (table, key) = keyed_table(&lead.field).expect("lead is keyed");
+        let p = push_bind(&mut binds, Bind::Text(key.to_owned()));
+        if has {
+            let a = next_alias();
+            from = format!("{table} {a} CROSS JOIN runs r");
+            wheres.push(format!("{a}.key = {p} AND r.run_id = {a}.run_id"));
+            inner.push((lead.field.clone(), a));
+        } else {
+            wheres.push(format!(
+                "NOT EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = r.run_id AND x.key = {p})"
+            ));
+        }
+    }
+    for clause in &query.clauses {
+        let column = if let Some((table, key)) = keyed_table(&clause.field) {
+            match inner.iter().find(|(f, _)| *f == clause.field) {
+                Some((_, a)) => format!("{a}.value"),
+                None => {
+                    let a = next_alias();
+                    let p = push_bind(&mut binds, Bind::Text(key.to_owned()));
+                    joins.push_str(&format!(
+                        " JOIN {table} {a} ON {a}.run_id = r.run_id AND {a}.key = {p}"
+                    ));
+                    inner.push((clause.field.clone(), a.clone()));
+                    format!("{a}.value")
+                }
+            }
+        } else if let RunField::Attribute(name) = &clause.field {
+            format!("r.{}", attribute_column(name))
+        } else if let RunField::Dataset(part) = &clause.field {
+            let column = match *part {
+                "name" => "name",
+                "digest" => "digest",
+                _ => "tags_json",
+            };
+            let cond = value_condition(
+                &format!("ri.{column}"),
+                clause,
+                sqlite,
+                &mut binds,
+                *part == "context",
+            );
+            wheres.push(format!(
+                "EXISTS (SELECT 1 FROM run_inputs ri WHERE ri.run_id = r.run_id AND {cond})"
+            ));
+            continue;
+        } else {
+            unreachable!("every field kind is handled above")
+        };
+        if let RunField::Metric(_) = clause.field {
+            // NaN never compares true.
+            let nan_col = column.replace(".value", ".is_nan");
+            wheres.push(format!("{nan_col} = 0"));
+        }
+        wheres.push(value_condition(&column, clause, sqlite, &mut binds, false));
+    }
+
+    let mut order_terms: Vec<String> = Vec::new();
+    for (i, o) in query.order.iter().enumerate() {
+        let dir = if o.ascending { "ASC" } else { "DESC" };
+        if let RunField::Attribute(name) = &o.field {
+            order_terms.push(format!("r.{} {dir}", attribute_column(name)));
+            continue;
+        }
+        let Some((table, key)) = keyed_table(&o.field) else {
+            continue; // datasets do not order
+        };
+        if i == 0 && drive == Drive::Key(false) {
+            continue; // every run here lacks the key
+        }
+        if let Some((_, a)) = inner.iter().find(|(f, _)| *f == o.field) {
+            order_terms.push(format!("{a}.value {dir}"));
+            continue;
+        }
+        let a = next_alias();
+        let p = push_bind(&mut binds, Bind::Text(key.to_owned()));
+        joins.push_str(&format!(
+            " LEFT JOIN {table} {a} ON {a}.run_id = r.run_id AND {a}.key = {p}"
+        ));
+        // Runs without the value come last either way, as in MLflow.
+        order_terms.push(format!(
+            "CASE WHEN {a}.value IS NULL THEN 1 ELSE 0 END, {a}.value {dir}"
+        ));
+    }
+    if !query
+        .order
+        .iter()
+        .any(|o| o.field == RunField::Attribute("start_time"))
+    {
+        order_terms.push("r.start_time DESC".into());
+    }
+    order_terms.push("r.run_id".into());
+    let page = if limit > 0 {
+        format!(" LIMIT {limit} OFFSET {}", offset.max(0))
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "SELECT {SEARCH_RUN_COLUMNS} FROM {from}{joins} WHERE {} ORDER BY {}{page}",
+        wheres.join(" AND "),
+        order_terms.join(", "),
+    );
+    (sql, binds)
 }
 
 fn value_condition(

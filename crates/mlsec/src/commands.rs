@@ -123,6 +123,10 @@ pub async fn serve(config: &Config) -> CmdResult {
         config_file = ?config.source_file,
         "mlsec listening"
     );
+    if let Some(ol) = &config.openlineage {
+        mlsec_server::start_openlineage(&core, ol.clone())?;
+        tracing::info!(namespace = %ol.namespace, "emitting OpenLineage events");
+    }
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
     mlsec_server::serve(core, listener, shutdown_signal()).await?;

@@ -23,6 +23,18 @@ pub struct FileConfig {
     pub audit: AuditSection,
     #[serde(default)]
     pub blobs: BlobsSection,
+    #[serde(default)]
+    pub openlineage: OpenLineageSection,
+}
+
+/// OpenLineage RunEvents for runs and registered versions, POSTed to an HTTP endpoint.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenLineageSection {
+    /// The endpoint, e.g. `http://marquez:5000/api/v1/lineage` (unset: no events).
+    pub url: Option<String>,
+    /// Namespace of jobs and datasets (default `mlsec`).
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,6 +95,9 @@ pub struct Config {
     pub checkpoint_every: u64,
     pub max_upload_bytes: u64,
     pub blob_backend: mlsec_core::BlobBackend,
+    /// OpenLineage delivery, when configured. The API key comes from the environment only
+    /// (`MLSEC_OPENLINEAGE_API_KEY`), so it never sits in a settings file.
+    pub openlineage: Option<mlsec_server::OpenLineageConfig>,
     /// The file that was read, if any.
     pub source_file: Option<PathBuf>,
 }
@@ -97,6 +112,9 @@ pub const ENV_VARS: &[&str] = &[
     "MLSEC_LOG_FORMAT",
     "MLSEC_AUDIT_CHECKPOINT_EVERY",
     "MLSEC_BLOBS_MAX_UPLOAD_BYTES",
+    "MLSEC_OPENLINEAGE_URL",
+    "MLSEC_OPENLINEAGE_NAMESPACE",
+    "MLSEC_OPENLINEAGE_API_KEY",
 ];
 
 #[derive(Debug)]
@@ -212,6 +230,32 @@ impl Config {
             Some(v) => parse_u64("MLSEC_BLOBS_MAX_UPLOAD_BYTES", v)?,
             None => file.blobs.max_upload_bytes.unwrap_or(64 << 30),
         };
+        let openlineage = match get("MLSEC_OPENLINEAGE_URL")
+            .or(file.openlineage.url)
+            .filter(|u| !u.is_empty())
+        {
+            None => None,
+            Some(url) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(err(format!(
+                        "`openlineage.url` must be an http:// or https:// URL, got `{url}`"
+                    )));
+                }
+                let namespace = get("MLSEC_OPENLINEAGE_NAMESPACE")
+                    .or(file.openlineage.namespace)
+                    .unwrap_or_else(|| "mlsec".to_owned());
+                if namespace.is_empty() || namespace.len() > 256 {
+                    return Err(err("`openlineage.namespace` must be 1 to 256 characters"));
+                }
+                Some(mlsec_server::OpenLineageConfig {
+                    url,
+                    namespace,
+                    api_key: get("MLSEC_OPENLINEAGE_API_KEY").filter(|k| !k.is_empty()),
+                    timeout: std::time::Duration::from_secs(10),
+                    queue: 10_000,
+                })
+            }
+        };
         let blob_backend = match (file.blobs.backend.as_deref(), file.blobs.s3) {
             (None | Some("local"), None) => mlsec_core::BlobBackend::Local,
             (None | Some("local"), Some(_)) => {
@@ -229,6 +273,7 @@ impl Config {
         };
         Ok(Config {
             blob_backend,
+            openlineage,
             data_dir,
             database_url,
             listen,
@@ -313,6 +358,47 @@ mod tests {
         flags.listen = Some("127.0.0.1:3".into());
         let c = Config::load_from(&flags, &e).unwrap();
         assert_eq!(c.listen, "127.0.0.1:3");
+    }
+
+    #[test]
+    fn openlineage_from_file_and_environment() {
+        let c = Config::load_from(&FlagOverrides::default(), &[]).unwrap();
+        assert!(c.openlineage.is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.toml");
+        std::fs::write(
+            &file,
+            "[openlineage]\nurl = \"http://marquez:5000/api/v1/lineage\"\nnamespace = \"prod\"\n",
+        )
+        .unwrap();
+        let flags = FlagOverrides {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let c = Config::load_from(&flags, &env(&[("MLSEC_OPENLINEAGE_API_KEY", "k")])).unwrap();
+        let ol = c.openlineage.unwrap();
+        assert_eq!(ol.url, "http://marquez:5000/api/v1/lineage");
+        assert_eq!(ol.namespace, "prod");
+        assert_eq!(ol.api_key.as_deref(), Some("k"));
+        assert!(
+            !format!("{ol:?}").contains("\"k\""),
+            "the key is not in Debug output"
+        );
+        let e = Config::load_from(
+            &FlagOverrides::default(),
+            &env(&[("MLSEC_OPENLINEAGE_URL", "ftp://x")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("openlineage.url"), "{e}");
+        // The key is not a file setting.
+        std::fs::write(
+            &file,
+            "[openlineage]\nurl = \"http://x\"\napi_key = \"k\"\n",
+        )
+        .unwrap();
+        let e = Config::load_from(&flags, &[]).unwrap_err().to_string();
+        assert!(e.contains("api_key"), "{e}");
     }
 
     #[test]
