@@ -60,6 +60,36 @@ impl FromRequestParts<AppState> for Origin {
     }
 }
 
+enum Credential {
+    Bearer(String),
+    /// HTTP Basic, as MLflow clients send with `MLFLOW_TRACKING_USERNAME`/`PASSWORD`: the
+    /// password is an API token (passwords of accounts are for the console only, where they are
+    /// rate-limited and take a second factor).
+    Basic {
+        username: String,
+        token: String,
+    },
+}
+
+/// Longest Basic credential accepted (base64 of a user name and a token).
+const MAX_BASIC_LEN: usize = 1024;
+
+fn basic_credential(encoded: &str) -> Option<Credential> {
+    use base64::Engine as _;
+    if encoded.len() > MAX_BASIC_LEN {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (username, token) = text.split_once(':')?;
+    Some(Credential::Basic {
+        username: username.to_owned(),
+        token: token.to_owned(),
+    })
+}
+
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
@@ -67,17 +97,35 @@ impl FromRequestParts<AppState> for Authenticated {
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
         let authorization = parts.headers.get(header::AUTHORIZATION);
         let ctx = if let Some(value) = authorization {
-            // A header that is not text, or not a bearer token, is a bad credential (audited),
-            // not a missing one.
-            let bearer = value
+            // A header that is not text, or neither a bearer token nor Basic credentials, is a
+            // bad credential (audited), not a missing one.
+            let credential = value
                 .to_str()
                 .ok()
                 .and_then(|v| {
-                    let (scheme, token) = v.split_once(' ')?;
-                    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+                    let (scheme, rest) = v.split_once(' ')?;
+                    if scheme.eq_ignore_ascii_case("bearer") {
+                        Some(Credential::Bearer(rest.trim().to_owned()))
+                    } else if scheme.eq_ignore_ascii_case("basic") {
+                        basic_credential(rest.trim())
+                    } else {
+                        None
+                    }
                 })
-                .unwrap_or("");
-            state.core.authenticate(Some(bearer), request_id).await?
+                .unwrap_or(Credential::Bearer(String::new()));
+            match credential {
+                Credential::Bearer(token) => {
+                    state.core.authenticate(Some(&token), request_id).await?
+                }
+                Credential::Basic { username, token } => {
+                    let ctx = state.core.authenticate(Some(&token), request_id).await?;
+                    // The user name, when given, must be the token's principal.
+                    if !username.is_empty() && username != "token" && username != ctx.principal.id {
+                        return Err(ApiError::from(mlsec_core::CoreError::Unauthenticated));
+                    }
+                    ctx
+                }
+            }
         } else if let Some(cookie) = session_cookie(&parts.headers) {
             let changes_state =
                 !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);

@@ -957,3 +957,36 @@ async fn lineage_both_ways_over_ten_thousand_runs() {
         );
     }
 }
+
+#[tokio::test]
+async fn basic_credentials_carry_a_token_as_the_password() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    for s in servers(1 << 20).await {
+        let path = "/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default";
+        let with = |value: String| {
+            reqwest::Client::new()
+                .get(s.url(path))
+                .header("authorization", value)
+                .send()
+        };
+        for user in ["admin", "token", ""] {
+            let resp = with(format!("Basic {}", b64(&format!("{user}:{}", s.token))))
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "user {user:?}");
+        }
+        for bad in [
+            format!("Basic {}", b64(&format!("mallory:{}", s.token))),
+            format!("Basic {}", b64("admin:mlsec_not_a_token")),
+            format!("Basic {}", b64("no-colon")),
+            "Basic !!!not-base64".to_owned(),
+            format!("Basic {}", "A".repeat(4096)),
+        ] {
+            let resp = with(bad.clone()).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{bad:.40}");
+            let v: Value = resp.json().await.unwrap();
+            assert_eq!(v["error_code"], "UNAUTHENTICATED", "{bad:.40}");
+        }
+    }
+}
