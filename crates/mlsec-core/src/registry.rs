@@ -1331,9 +1331,23 @@ impl Mlsec {
         } else {
             "experiment.write"
         };
-        let (m, exp) = self.authorized_logged_model(ctx, model_id, action).await?;
+        let (_, exp) = self.authorized_logged_model(ctx, model_id, action).await?;
+        for (k, v) in &new_tags {
+            check_tag_value(k, v)?;
+        }
+        let mut w = self.store().begin_write().await?;
+        // Status and tags are read again inside the write: concurrent updates apply one after
+        // the other instead of overwriting each other.
+        let Some(m) = w.logged_model_for_update(model_id).await? else {
+            w.rollback().await?;
+            return Err(CoreError::NotFound {
+                what: "logged model",
+                id: model_id.to_owned(),
+            });
+        };
         // A finalized logged model is a fixed set of files: it does not go back to PENDING.
         if m.status == "READY" && status.is_some_and(|s| s != "READY") {
+            w.rollback().await?;
             return Err(CoreError::Conflict(format!(
                 "logged model `{model_id}` is finalized (READY) and cannot change status"
             )));
@@ -1341,12 +1355,10 @@ impl Mlsec {
         let mut tags: Vec<(String, String)> =
             serde_json::from_str(&m.tags_json).unwrap_or_default();
         for (k, v) in new_tags {
-            check_tag_value(&k, &v)?;
             tags.retain(|(tk, _)| *tk != k);
             tags.push((k, v));
         }
         let tags_json = serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into());
-        let mut w = self.store().begin_write().await?;
         w.update_logged_model(
             model_id,
             status,

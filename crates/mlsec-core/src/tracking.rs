@@ -1165,7 +1165,25 @@ impl Mlsec {
             return Ok(Vec::new());
         }
         w.commit(&events).await?;
-        Ok(rows.into_iter().map(input_view).collect())
+        // An input recorded before keeps its first pin: answer with what is stored.
+        let stored = self
+            .store()
+            .run_data(&[run_id.to_owned()])
+            .await?
+            .remove(run_id)
+            .unwrap_or_default()
+            .inputs;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                stored
+                    .iter()
+                    .find(|s| s.name == r.name && s.digest == r.digest)
+                    .cloned()
+                    .unwrap_or(r)
+            })
+            .map(input_view)
+            .collect())
     }
 
     /// A metric's history, a page at a time.

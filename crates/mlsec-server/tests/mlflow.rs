@@ -990,3 +990,48 @@ async fn basic_credentials_carry_a_token_as_the_password() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_input_logged_again_keeps_its_first_pin() {
+    for s in servers(1 << 20).await {
+        let local = RequestCtx::local();
+        let data = tempfile::tempdir().unwrap();
+        for content in ["a\n1\n", "a\n2\n"] {
+            std::fs::write(data.path().join("t.csv"), content).unwrap();
+            s.core
+                .add_dataset_from_path(&local, "pin/train", data.path(), "", "")
+                .await
+                .unwrap();
+        }
+        let exp = s
+            .core
+            .create_experiment(&local, "pins", vec![])
+            .await
+            .unwrap();
+        let run = s
+            .core
+            .create_run(&local, &exp, Some("r"), None, None, vec![])
+            .await
+            .unwrap();
+        let input = |v: u32| NewInput {
+            name: "train".into(),
+            digest: "0badc0de".into(),
+            source_type: "mlsec".into(),
+            source: format!("mlsec://pin/train@{v}"),
+            ..Default::default()
+        };
+        let first = s
+            .core
+            .log_inputs(&local, &run.run_id, vec![input(1)])
+            .await
+            .unwrap();
+        assert_eq!(first[0].mlsec_version.as_deref(), Some("pin/train@1"));
+        let again = s
+            .core
+            .log_inputs(&local, &run.run_id, vec![input(2)])
+            .await
+            .unwrap();
+        assert_eq!(again[0].mlsec_version.as_deref(), Some("pin/train@1"));
+        assert_eq!(again[0].mlsec_digest, first[0].mlsec_digest);
+    }
+}

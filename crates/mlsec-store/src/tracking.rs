@@ -336,7 +336,7 @@ fn push_bind(binds: &mut Vec<Bind>, b: Bind) -> String {
 
 /// Rows per multi-row INSERT: few statements per 1,000-metric batch (each is a round trip to
 /// the connection's thread), well below SQLite's parameter limit.
-const ROWS_PER_INSERT: usize = 100;
+const ROWS_PER_INSERT: usize = 500;
 
 enum Bind {
     Text(String),
@@ -769,6 +769,26 @@ impl WriteTx {
         .execute(self.conn())
         .await?;
         Ok(())
+    }
+
+    /// A logged model read inside the write, locked on PostgreSQL (SQLite writes are serial), so
+    /// a read-modify-write of its tags and status cannot lose a concurrent update.
+    pub async fn logged_model_for_update(
+        &mut self,
+        model_id: &str,
+    ) -> Result<Option<LoggedModelRow>, StoreError> {
+        let lock = if self.backend() == Backend::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let row = sqlx::query(&format!(
+            "SELECT {LOGGED_MODEL_COLUMNS} FROM logged_models WHERE model_id = $1{lock}"
+        ))
+        .bind(model_id)
+        .fetch_optional(self.conn())
+        .await?;
+        row.map(|r| logged_model_from_row(&r)).transpose()
     }
 
     pub async fn update_logged_model(
