@@ -90,9 +90,10 @@ impl Mlsec {
         self.queue_openlineage(|ns| run_event("START", run, ns, None));
     }
 
-    /// For a status change: terminal states become `COMPLETE`, `FAIL` or `ABORT`.
-    pub(crate) fn openlineage_run_ended(&self, run: &RunView) {
-        let kind = match run.status.as_str() {
+    /// For a status change this request committed: terminal states become `COMPLETE`,
+    /// `FAIL` or `ABORT`.
+    pub(crate) fn openlineage_run_ended(&self, run: &RunView, status: &str) {
+        let kind = match status {
             "FINISHED" => "COMPLETE",
             "FAILED" => "FAIL",
             "KILLED" => "ABORT",

@@ -806,9 +806,13 @@ impl Mlsec {
         let view = self.version_view(v).await?;
         if self.openlineage_enabled()
             && let Some(run_id) = &view.run_id
-            && let Some(run) = self.run_for_lineage(run_id).await?
         {
-            self.openlineage_version_registered(&run, &view);
+            // Best effort: the version is committed, so a failed read only loses the event.
+            match self.run_for_lineage(run_id).await {
+                Ok(Some(run)) => self.openlineage_version_registered(&run, &view),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "OpenLineage event for a version not built"),
+            }
         }
         Ok(view)
     }

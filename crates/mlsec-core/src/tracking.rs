@@ -918,6 +918,9 @@ impl Mlsec {
             return Err(refused);
         }
         let mut w = self.store().begin_write().await?;
+        // The status before this write, read inside it (writes are serial), so concurrent
+        // updates each see the state the other left and lineage sees each change once.
+        let before = w.run_in_tx(run_id).await?.map(|r| r.status);
         w.update_run(run_id, status, end_time, run_name).await?;
         if let Some(n) = run_name {
             w.set_run_tags(run_id, &[("mlflow.runName".into(), n.to_owned())])
@@ -935,8 +938,10 @@ impl Mlsec {
             )])
         .await?;
         let view = self.run(ctx, run_id).await?;
-        if status.is_some_and(|s| s != run.status) {
-            self.openlineage_run_ended(&view);
+        if let Some(s) = status
+            && before.as_deref() != Some(s)
+        {
+            self.openlineage_run_ended(&view, s);
         }
         Ok(view)
     }

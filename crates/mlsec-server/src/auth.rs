@@ -65,10 +65,7 @@ enum Credential {
     /// HTTP Basic, as MLflow clients send with `MLFLOW_TRACKING_USERNAME`/`PASSWORD`: the
     /// password is an API token (passwords of accounts are for the console only, where they are
     /// rate-limited and take a second factor).
-    Basic {
-        username: String,
-        token: String,
-    },
+    Basic(String),
 }
 
 /// Longest Basic credential accepted (base64 of a user name and a token).
@@ -83,11 +80,8 @@ fn basic_credential(encoded: &str) -> Option<Credential> {
         .decode(encoded)
         .ok()?;
     let text = String::from_utf8(bytes).ok()?;
-    let (username, token) = text.split_once(':')?;
-    Some(Credential::Basic {
-        username: username.to_owned(),
-        token: token.to_owned(),
-    })
+    let (_username, token) = text.split_once(':')?;
+    Some(Credential::Basic(token.to_owned()))
 }
 
 impl FromRequestParts<AppState> for Authenticated {
@@ -117,13 +111,11 @@ impl FromRequestParts<AppState> for Authenticated {
                 Credential::Bearer(token) => {
                     state.core.authenticate(Some(&token), request_id).await?
                 }
-                Credential::Basic { username, token } => {
-                    let ctx = state.core.authenticate(Some(&token), request_id).await?;
-                    // The user name, when given, must be the token's principal.
-                    if !username.is_empty() && username != "token" && username != ctx.principal.id {
-                        return Err(ApiError::from(mlsec_core::CoreError::Unauthenticated));
-                    }
-                    ctx
+                // The token is the credential; the user name is not checked (clients send
+                // whatever MLFLOW_TRACKING_USERNAME holds), so a refusal never follows a
+                // successful, unaudited authentication.
+                Credential::Basic(token) => {
+                    state.core.authenticate(Some(&token), request_id).await?
                 }
             }
         } else if let Some(cookie) = session_cookie(&parts.headers) {

@@ -1014,11 +1014,8 @@ impl Store {
         }
         // The page reaches past the runs that have the key: continue with those that lack it.
         let with_key = if rows.is_empty() {
-            let (sql, binds) = run_search_sql(query, sqlite, Drive::Key(true), 0, 0);
-            let count_sql = format!("SELECT COUNT(*) AS n FROM ({sql}) c");
-            let row = bind_search(&count_sql, binds)
-                .fetch_one(self.pool())
-                .await?;
+            let (sql, binds) = run_search_sql(query, sqlite, Drive::Key(true), -1, 0);
+            let row = bind_search(&sql, binds).fetch_one(self.pool()).await?;
             row.try_get::<i64, _>("n")?
         } else {
             query.offset + rows.len() as i64
@@ -1196,7 +1193,8 @@ fn keyed_table(field: &RunField) -> Option<(&'static str, &str)> {
     }
 }
 
-/// The SQL of one run search query and its parameters; `limit` 0 means every match.
+/// The SQL of one run search query and its parameters; `limit` 0 means every match, -1 the
+/// number of matches (column `n`).
 fn run_search_sql(
     query: &RunQuery,
     sqlite: bool,
@@ -1294,7 +1292,13 @@ fn run_search_sql(
     for (i, o) in query.order.iter().enumerate() {
         let dir = if o.ascending { "ASC" } else { "DESC" };
         if let RunField::Attribute(name) = &o.field {
-            order_terms.push(format!("r.{} {dir}", attribute_column(name)));
+            let column = attribute_column(name);
+            if column == "end_time" {
+                // Runs still going have no end time: last either way, as in MLflow (SQLite
+                // and PostgreSQL disagree on where NULL sorts).
+                order_terms.push("CASE WHEN r.end_time IS NULL THEN 1 ELSE 0 END".into());
+            }
+            order_terms.push(format!("r.{column} {dir}"));
             continue;
         }
         let Some((table, key)) = keyed_table(&o.field) else {
@@ -1325,6 +1329,13 @@ fn run_search_sql(
         order_terms.push("r.start_time DESC".into());
     }
     order_terms.push("r.run_id".into());
+    if limit < 0 {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM {from}{joins} WHERE {}",
+            wheres.join(" AND ")
+        );
+        return (sql, binds);
+    }
     let page = if limit > 0 {
         format!(" LIMIT {limit} OFFSET {}", offset.max(0))
     } else {

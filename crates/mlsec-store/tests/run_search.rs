@@ -16,6 +16,7 @@ use mlsec_types::Actor;
 struct Seeded {
     run_id: String,
     start_time: i64,
+    end_time: Option<i64>,
     acc: Option<f64>,
     lr: Option<&'static str>,
     team: Option<&'static str>,
@@ -45,6 +46,7 @@ async fn seed(store: &Store, n: usize) -> (i64, Vec<Seeded>) {
                 (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15) % (1 << 100)
             ),
             start_time: 1_000 + (i as i64 % 17) * 10,
+            end_time: (i % 6 != 0).then_some(5_000 + (i as i64 % 11) * 10),
             acc: (i % 5 != 0).then(|| ((i * 37) % 100) as f64 / 100.0),
             lr: (i % 7 != 0).then(|| ["0.1", "0.01", "0.001"][i % 3]),
             team: (i % 3 != 0).then(|| ["a", "b"][i % 2]),
@@ -57,7 +59,7 @@ async fn seed(store: &Store, n: usize) -> (i64, Vec<Seeded>) {
             user_id: "u".into(),
             status: if i % 4 == 0 { "FAILED" } else { "FINISHED" }.into(),
             start_time: s.start_time,
-            end_time: None,
+            end_time: s.end_time,
             lifecycle_stage: "active".into(),
             artifact_uri: String::new(),
             parent_run_id: None,
@@ -124,6 +126,10 @@ fn reference(runs: &[Seeded], keep: Filter, keys: &[(Key, bool)]) -> Vec<String>
 
 fn by_acc(r: &Seeded) -> (u8, SortKey) {
     r.acc.map_or((1, SortKey::None), |v| (0, SortKey::Num(v)))
+}
+fn by_end(r: &Seeded) -> (u8, SortKey) {
+    r.end_time
+        .map_or((1, SortKey::None), |v| (0, SortKey::Num(v as f64)))
 }
 fn by_lr(r: &Seeded) -> (u8, SortKey) {
     r.lr.map_or((1, SortKey::None), |v| (0, SortKey::Text(v.into())))
@@ -211,6 +217,32 @@ async fn search_matches_the_reference_in_every_order_and_page() {
                     ascending: true,
                 }],
                 vec![(by_lr, true)],
+            ),
+            (
+                "end time order, runs still going last",
+                vec![],
+                all,
+                vec![RunOrder {
+                    field: RunField::Attribute("end_time"),
+                    ascending: true,
+                }],
+                vec![(by_end, true)],
+            ),
+            (
+                "end time descending after a metric",
+                vec![],
+                all,
+                vec![
+                    RunOrder {
+                        field: acc(),
+                        ascending: false,
+                    },
+                    RunOrder {
+                        field: RunField::Attribute("end_time"),
+                        ascending: false,
+                    },
+                ],
+                vec![(by_acc, false), (by_end, false)],
             ),
             (
                 "tag filter, start time order",

@@ -237,9 +237,8 @@ impl Config {
             None => None,
             Some(url) => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(err(format!(
-                        "`openlineage.url` must be an http:// or https:// URL, got `{url}`"
-                    )));
+                    // Not echoed: a URL may carry credentials.
+                    return Err(err("`openlineage.url` must be an http:// or https:// URL"));
                 }
                 let namespace = get("MLSEC_OPENLINEAGE_NAMESPACE")
                     .or(file.openlineage.namespace)
