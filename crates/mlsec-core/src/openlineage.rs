@@ -34,7 +34,8 @@ pub const OPENLINEAGE_PRODUCER: &str = concat!(
 
 /// Where events go: the queue a delivery task drains, and the namespace of jobs and datasets.
 pub(crate) struct OpenLineageSink {
-    tx: mpsc::Sender<Value>,
+    /// `None` once the server shuts down, which lets the delivery task finish the queue.
+    tx: std::sync::Mutex<Option<mpsc::Sender<Value>>>,
     namespace: String,
     dropped: AtomicU64,
 }
@@ -49,7 +50,7 @@ impl Mlsec {
     ) -> Result<mpsc::Receiver<Value>, crate::CoreError> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let sink = Arc::new(OpenLineageSink {
-            tx,
+            tx: std::sync::Mutex::new(Some(tx)),
             namespace: namespace.to_owned(),
             dropped: AtomicU64::new(0),
         });
@@ -67,6 +68,15 @@ impl Mlsec {
             .map_or(0, |s| s.dropped.load(Ordering::Relaxed))
     }
 
+    /// Stops queueing events (at shutdown): the delivery task sends what is queued, then ends.
+    pub fn close_openlineage(&self) {
+        if let Some(sink) = self.inner.openlineage.get()
+            && let Ok(mut tx) = sink.tx.lock()
+        {
+            tx.take();
+        }
+    }
+
     pub(crate) fn openlineage_enabled(&self) -> bool {
         self.inner.openlineage.get().is_some()
     }
@@ -75,7 +85,13 @@ impl Mlsec {
         let Some(sink) = self.inner.openlineage.get() else {
             return;
         };
-        if sink.tx.try_send(build(&sink.namespace)).is_err() {
+        let sent = match sink.tx.lock() {
+            Ok(tx) => tx
+                .as_ref()
+                .is_some_and(|tx| tx.try_send(build(&sink.namespace)).is_ok()),
+            Err(_) => false,
+        };
+        if !sent {
             let n = sink.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 tracing::warn!(

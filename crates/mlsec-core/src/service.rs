@@ -496,6 +496,8 @@ impl Mlsec {
 
     /// Records the stop, signs a final checkpoint and closes the pool.
     pub async fn shutdown(&self) -> Result<(), CoreError> {
+        // No events after this; the delivery task drains what is queued and ends.
+        self.close_openlineage();
         self.record_system_event("server.stop", serde_json::Value::Null)
             .await?;
         self.inner.store.checkpoint_now().await?;

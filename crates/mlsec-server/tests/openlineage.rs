@@ -83,7 +83,7 @@ fn uuid_of(run_id: &str) -> String {
 async fn runs_and_versions_reach_the_lineage_endpoint() {
     for s in servers(64 << 20).await {
         let (url, received) = start_receiver().await;
-        start_openlineage(
+        let delivery = start_openlineage(
             &s.core,
             OpenLineageConfig {
                 url,
@@ -270,5 +270,28 @@ async fn runs_and_versions_reach_the_lineage_endpoint() {
             )
             .is_err()
         );
+        // At shutdown the queue closes: what is queued is still delivered, then the task ends;
+        // later events are counted as dropped.
+        ok(
+            &s,
+            Method::POST,
+            "/api/2.0/mlflow/runs/create",
+            json!({"experiment_id": exp, "run_name": "last"}),
+        )
+        .await;
+        s.core.close_openlineage();
+        tokio::time::timeout(Duration::from_secs(10), delivery)
+            .await
+            .expect("delivery ends once the queue is closed and drained")
+            .unwrap();
+        assert_eq!(wait_for(&received, 6).await.len(), 6);
+        ok(
+            &s,
+            Method::POST,
+            "/api/2.0/mlflow/runs/create",
+            json!({"experiment_id": exp, "run_name": "after-close"}),
+        )
+        .await;
+        assert_eq!(s.core.openlineage_dropped(), 1);
     }
 }

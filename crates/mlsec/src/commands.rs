@@ -123,13 +123,25 @@ pub async fn serve(config: &Config) -> CmdResult {
         config_file = ?config.source_file,
         "mlsec listening"
     );
-    if let Some(ol) = &config.openlineage {
-        mlsec_server::start_openlineage(&core, ol.clone())?;
-        tracing::info!(namespace = %ol.namespace, "emitting OpenLineage events");
-    }
+    let lineage_delivery = match &config.openlineage {
+        Some(ol) => {
+            tracing::info!(namespace = %ol.namespace, "emitting OpenLineage events");
+            Some(mlsec_server::start_openlineage(&core, ol.clone())?)
+        }
+        None => None,
+    };
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
     mlsec_server::serve(core, listener, shutdown_signal()).await?;
+    if let Some(delivery) = lineage_delivery {
+        // The queue closed at shutdown: give the queued events a bounded time to go out.
+        if tokio::time::timeout(std::time::Duration::from_secs(15), delivery)
+            .await
+            .is_err()
+        {
+            tracing::warn!("OpenLineage events still queued at exit were not delivered");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
