@@ -985,14 +985,14 @@ impl Store {
             .collect()
     }
 
-    /// Runs matching a query, in its order, one page.
     /// Runs matching a search, in its order, one page.
     ///
     /// When the order starts with a metric, param or tag, the scan is driven from that key's
     /// `(key, value)` index, so a page is read in order and the scan stops at the page's end
     /// instead of sorting every match (`CROSS JOIN` fixes SQLite's join order; PostgreSQL plans
-    /// it as an inner join). Runs without the key sort last, so an unfiltered sort key takes two
-    /// queries: the runs that have it, then the runs that lack it.
+    /// it as an inner join). MLflow sorts a key's runs in segments, whichever the direction:
+    /// values, then NaN (metrics), then runs without the key; each segment is its own query,
+    /// and a page continues into the next segment where one ends.
     pub async fn search_runs(&self, query: &RunQuery) -> Result<Vec<RunRow>, StoreError> {
         if query.experiment_ids.is_empty() || query.limit <= 0 {
             return Ok(Vec::new());
@@ -1006,28 +1006,39 @@ impl Store {
             let sql = run_search_sql(query, sqlite, Drive::Runs, query.limit, query.offset);
             return self.fetch_runs(sql).await;
         };
+        // A filter on the key keeps only runs with a value (and, for metrics, never NaN).
         let filtered = query.clauses.iter().any(|c| c.field == lead.field);
-        let has = run_search_sql(query, sqlite, Drive::Key(true), query.limit, query.offset);
-        let mut rows = self.fetch_runs(has).await?;
-        if filtered || rows.len() as i64 >= query.limit {
-            return Ok(rows);
+        let metric = matches!(lead.field, RunField::Metric(_));
+        let mut segments = vec![Segment::Values];
+        if metric && !filtered {
+            segments.push(Segment::NaN);
         }
-        // The page reaches past the runs that have the key: continue with those that lack it.
-        let with_key = if rows.is_empty() {
-            let (sql, binds) = run_search_sql(query, sqlite, Drive::Key(true), -1, 0);
-            let row = bind_search(&sql, binds).fetch_one(self.pool()).await?;
-            row.try_get::<i64, _>("n")?
-        } else {
-            query.offset + rows.len() as i64
-        };
-        let rest = run_search_sql(
-            query,
-            sqlite,
-            Drive::Key(false),
-            query.limit - rows.len() as i64,
-            (query.offset - with_key).max(0),
-        );
-        rows.extend(self.fetch_runs(rest).await?);
+        if !filtered {
+            segments.push(Segment::Missing);
+        }
+        let mut rows = Vec::new();
+        let mut offset = query.offset.max(0);
+        for segment in segments {
+            let need = query.limit - rows.len() as i64;
+            if need <= 0 {
+                break;
+            }
+            let drive = Drive::Key(segment);
+            let page = self
+                .fetch_runs(run_search_sql(query, sqlite, drive, need, offset))
+                .await?;
+            if page.is_empty() {
+                if offset > 0 {
+                    // The page starts past this segment: skip all of it.
+                    let (sql, binds) = run_search_sql(query, sqlite, drive, -1, 0);
+                    let row = bind_search(&sql, binds).fetch_one(self.pool()).await?;
+                    offset = (offset - row.try_get::<i64, _>("n")?).max(0);
+                }
+                continue;
+            }
+            offset = 0;
+            rows.extend(page);
+        }
         Ok(rows)
     }
 
@@ -1178,9 +1189,19 @@ fn bind_search(
 enum Drive {
     /// From `runs`; the database picks the plan.
     Runs,
-    /// From the leading order key's table: the runs that have the key (`true`), or, from `runs`,
-    /// those that lack it (`false`).
-    Key(bool),
+    /// One segment of the leading order key's runs.
+    Key(Segment),
+}
+
+/// The runs of a sort key, in MLflow's order of segments.
+#[derive(Clone, Copy, PartialEq)]
+enum Segment {
+    /// Runs with a value (a number, for metrics), driven from the key's index.
+    Values,
+    /// Runs whose metric is NaN.
+    NaN,
+    /// Runs without the key.
+    Missing,
 }
 
 /// The table and key of a metric, param or tag field.
@@ -1230,18 +1251,23 @@ fn run_search_sql(
         .order
         .first()
         .filter(|o| keyed_table(&o.field).is_some());
-    if let (Some(lead), Drive::Key(has)) = (lead, drive) {
+    if let (Some(lead), Drive::Key(segment)) = (lead, drive) {
         let (table, key) = keyed_table(&lead.field).expect("lead is keyed");
         let p = push_bind(&mut binds, Bind::Text(key.to_owned()));
-        if has {
-            let a = next_alias();
-            from = format!("{table} {a} CROSS JOIN runs r");
-            wheres.push(format!("{a}.key = {p} AND r.run_id = {a}.run_id"));
-            inner.push((lead.field.clone(), a));
-        } else {
-            wheres.push(format!(
+        match segment {
+            Segment::Values | Segment::NaN => {
+                let a = next_alias();
+                from = format!("{table} {a} CROSS JOIN runs r");
+                wheres.push(format!("{a}.key = {p} AND r.run_id = {a}.run_id"));
+                if let RunField::Metric(_) = lead.field {
+                    let nan = i64::from(segment == Segment::NaN);
+                    wheres.push(format!("{a}.is_nan = {nan}"));
+                }
+                inner.push((lead.field.clone(), a));
+            }
+            Segment::Missing => wheres.push(format!(
                 "NOT EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = r.run_id AND x.key = {p})"
-            ));
+            )),
         }
     }
     for clause in &query.clauses {
@@ -1304,8 +1330,8 @@ fn run_search_sql(
         let Some((table, key)) = keyed_table(&o.field) else {
             continue; // datasets do not order
         };
-        if i == 0 && drive == Drive::Key(false) {
-            continue; // every run here lacks the key
+        if i == 0 && matches!(drive, Drive::Key(Segment::Missing | Segment::NaN)) {
+            continue; // every run here lacks the key, or holds NaN
         }
         if let Some((_, a)) = inner.iter().find(|(f, _)| *f == o.field) {
             order_terms.push(format!("{a}.value {dir}"));
@@ -1316,9 +1342,14 @@ fn run_search_sql(
         joins.push_str(&format!(
             " LEFT JOIN {table} {a} ON {a}.run_id = r.run_id AND {a}.key = {p}"
         ));
-        // Runs without the value come last either way, as in MLflow.
+        // Runs without the value come last either way, NaN just before them, as in MLflow.
+        let nan = if matches!(o.field, RunField::Metric(_)) {
+            format!(" WHEN {a}.is_nan = 1 THEN 1")
+        } else {
+            String::new()
+        };
         order_terms.push(format!(
-            "CASE WHEN {a}.value IS NULL THEN 1 ELSE 0 END, {a}.value {dir}"
+            "CASE WHEN {a}.value IS NULL THEN 2{nan} ELSE 0 END, {a}.value {dir}"
         ));
     }
     if !query

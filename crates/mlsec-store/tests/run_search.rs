@@ -47,7 +47,13 @@ async fn seed(store: &Store, n: usize) -> (i64, Vec<Seeded>) {
             ),
             start_time: 1_000 + (i as i64 % 17) * 10,
             end_time: (i % 6 != 0).then_some(5_000 + (i as i64 % 11) * 10),
-            acc: (i % 5 != 0).then(|| ((i * 37) % 100) as f64 / 100.0),
+            acc: (i % 5 != 0).then(|| {
+                if i % 11 == 3 {
+                    f64::NAN
+                } else {
+                    ((i * 37) % 100) as f64 / 100.0
+                }
+            }),
             lr: (i % 7 != 0).then(|| ["0.1", "0.01", "0.001"][i % 3]),
             team: (i % 3 != 0).then(|| ["a", "b"][i % 2]),
         };
@@ -124,8 +130,13 @@ fn reference(runs: &[Seeded], keep: Filter, keys: &[(Key, bool)]) -> Vec<String>
     out.into_iter().map(|r| r.run_id.clone()).collect()
 }
 
+/// Metrics sort numbers first, then NaN, then runs without the metric, either direction.
 fn by_acc(r: &Seeded) -> (u8, SortKey) {
-    r.acc.map_or((1, SortKey::None), |v| (0, SortKey::Num(v)))
+    match r.acc {
+        Some(v) if v.is_nan() => (1, SortKey::None),
+        Some(v) => (0, SortKey::Num(v)),
+        None => (2, SortKey::None),
+    }
 }
 fn by_end(r: &Seeded) -> (u8, SortKey) {
     r.end_time
@@ -151,6 +162,7 @@ async fn search_matches_the_reference_in_every_order_and_page() {
         let acc = || RunField::Metric("acc".into());
         let lr = || RunField::Param("lr".into());
         let team = || RunField::Tag("team".into());
+        // NaN never compares true.
         let acc_gt: Filter = |r| r.acc.is_some_and(|v| v > 0.3);
         let lr_eq: Filter = |r| r.lr == Some("0.01");
         let all: Filter = |_| true;
@@ -187,6 +199,16 @@ async fn search_matches_the_reference_in_every_order_and_page() {
                     ascending: true,
                 }],
                 vec![(by_acc, true)],
+            ),
+            (
+                "unfiltered metric order descending, NaN after numbers",
+                vec![],
+                all,
+                vec![RunOrder {
+                    field: acc(),
+                    ascending: false,
+                }],
+                vec![(by_acc, false)],
             ),
             (
                 "param filter, tag order then metric order",
