@@ -60,18 +60,14 @@ impl FromRequestParts<AppState> for Origin {
     }
 }
 
-enum Credential {
-    Bearer(String),
-    /// HTTP Basic, as MLflow clients send with `MLFLOW_TRACKING_USERNAME`/`PASSWORD`: the
-    /// password is an API token (passwords of accounts are for the console only, where they are
-    /// rate-limited and take a second factor).
-    Basic(String),
-}
-
 /// Longest Basic credential accepted (base64 of a user name and a token).
 const MAX_BASIC_LEN: usize = 1024;
 
-fn basic_credential(encoded: &str) -> Option<Credential> {
+/// The token of HTTP Basic credentials, as MLflow clients send them with
+/// `MLFLOW_TRACKING_USERNAME`/`PASSWORD`: the password is an API token (account passwords are
+/// for the console only, where they are rate-limited and take a second factor). The user name
+/// is not checked: the token names the principal.
+fn basic_token(encoded: &str) -> Option<String> {
     use base64::Engine as _;
     if encoded.len() > MAX_BASIC_LEN {
         return None;
@@ -81,7 +77,7 @@ fn basic_credential(encoded: &str) -> Option<Credential> {
         .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let (_username, token) = text.split_once(':')?;
-    Some(Credential::Basic(token.to_owned()))
+    Some(token.to_owned())
 }
 
 impl FromRequestParts<AppState> for Authenticated {
@@ -93,31 +89,21 @@ impl FromRequestParts<AppState> for Authenticated {
         let ctx = if let Some(value) = authorization {
             // A header that is not text, or neither a bearer token nor Basic credentials, is a
             // bad credential (audited), not a missing one.
-            let credential = value
+            let token = value
                 .to_str()
                 .ok()
                 .and_then(|v| {
                     let (scheme, rest) = v.split_once(' ')?;
                     if scheme.eq_ignore_ascii_case("bearer") {
-                        Some(Credential::Bearer(rest.trim().to_owned()))
+                        Some(rest.trim().to_owned())
                     } else if scheme.eq_ignore_ascii_case("basic") {
-                        basic_credential(rest.trim())
+                        basic_token(rest.trim())
                     } else {
                         None
                     }
                 })
-                .unwrap_or(Credential::Bearer(String::new()));
-            match credential {
-                Credential::Bearer(token) => {
-                    state.core.authenticate(Some(&token), request_id).await?
-                }
-                // The token is the credential; the user name is not checked (clients send
-                // whatever MLFLOW_TRACKING_USERNAME holds), so a refusal never follows a
-                // successful, unaudited authentication.
-                Credential::Basic(token) => {
-                    state.core.authenticate(Some(&token), request_id).await?
-                }
-            }
+                .unwrap_or_default();
+            state.core.authenticate(Some(&token), request_id).await?
         } else if let Some(cookie) = session_cookie(&parts.headers) {
             let changes_state =
                 !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);

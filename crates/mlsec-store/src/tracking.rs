@@ -1214,8 +1214,8 @@ fn keyed_table(field: &RunField) -> Option<(&'static str, &str)> {
     }
 }
 
-/// The SQL of one run search query and its parameters; `limit` 0 means every match, -1 the
-/// number of matches (column `n`).
+/// The SQL of one run search query and its parameters: a page of `limit` runs from `offset`,
+/// or, for `limit` -1, the number of matches (column `n`).
 fn run_search_sql(
     query: &RunQuery,
     sqlite: bool,
@@ -1367,15 +1367,11 @@ fn run_search_sql(
         );
         return (sql, binds);
     }
-    let page = if limit > 0 {
-        format!(" LIMIT {limit} OFFSET {}", offset.max(0))
-    } else {
-        String::new()
-    };
     let sql = format!(
-        "SELECT {SEARCH_RUN_COLUMNS} FROM {from}{joins} WHERE {} ORDER BY {}{page}",
+        "SELECT {SEARCH_RUN_COLUMNS} FROM {from}{joins} WHERE {} ORDER BY {} LIMIT {limit} OFFSET {}",
         wheres.join(" AND "),
         order_terms.join(", "),
+        offset.max(0),
     );
     (sql, binds)
 }
