@@ -7,6 +7,7 @@ mod access_cmd;
 mod commands;
 mod config;
 mod data_cmd;
+mod guard_cmd;
 mod registry_cmd;
 mod scan_cmd;
 
@@ -104,6 +105,13 @@ enum Command {
         #[command(subcommand)]
         command: registry_cmd::ModelCommand,
     },
+    /// LLM guardrails: scan prompts and responses, evaluate and train the detectors.
+    ///
+    /// Exit codes of `guard scan`: 0 passed; 1 blocked (or reached `--fail-on`); 2 usage; 3 I/O.
+    Guard {
+        #[command(subcommand)]
+        command: guard_cmd::GuardCommand,
+    },
     /// Walk the lineage graph from `dataset:NAME@N`, `run:ID`, `model:NAME/N` or
     /// `model:NAME@ALIAS`: upstream (what it was made from) or `--downstream` (what used it).
     Lineage {
@@ -196,6 +204,10 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    if let Command::Guard { command } = cli.command {
+        // A pure library call, like `scan`.
+        return finish(guard_cmd::run(command));
+    }
     if let Command::Scan(args) = cli.command {
         // A pure library call: no data directory, no runtime, no server.
         return finish(scan_cmd::run(args));
@@ -215,7 +227,7 @@ fn main() -> ExitCode {
                     commands::audit_export(&config, &format, output).await
                 }
             },
-            Command::Scan(_) => unreachable!("handled above"),
+            Command::Scan(_) | Command::Guard { .. } => unreachable!("handled above"),
             Command::Blob { command } => match command {
                 BlobCommand::Put { files } => commands::blob_put(&config, files).await,
                 BlobCommand::Get { digest, output } => {
