@@ -10,6 +10,7 @@ mod data_cmd;
 mod guard_cmd;
 mod registry_cmd;
 mod scan_cmd;
+mod sign_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -104,6 +105,17 @@ enum Command {
     Model {
         #[command(subcommand)]
         command: registry_cmd::ModelCommand,
+    },
+    /// Sign a model directory or file (OpenSSF Model Signing v1.0 bundle).
+    Sign(sign_cmd::SignArgs),
+    /// Verify a model against its OMS bundle and, optionally, its signed provenance.
+    ///
+    /// Exit codes: 0 verified; 1 verification failed; 2 usage; 3 I/O.
+    Verify(sign_cmd::VerifyArgs),
+    /// Signed training provenance (in-toto statement, SLSA Provenance v1 predicate).
+    Provenance {
+        #[command(subcommand)]
+        command: sign_cmd::ProvenanceCommand,
     },
     /// LLM guardrails: scan prompts and responses, evaluate and train the detectors.
     ///
@@ -208,6 +220,13 @@ fn main() -> ExitCode {
         // A pure library call, like `scan`.
         return finish(guard_cmd::run(command));
     }
+    match cli.command {
+        // Pure library calls, like `scan`.
+        Command::Sign(args) => return finish(sign_cmd::sign(args)),
+        Command::Verify(args) => return finish(sign_cmd::verify(args)),
+        Command::Provenance { command } => return finish(sign_cmd::provenance(command)),
+        _ => {}
+    }
     if let Command::Scan(args) = cli.command {
         // A pure library call: no data directory, no runtime, no server.
         return finish(scan_cmd::run(args));
@@ -227,7 +246,11 @@ fn main() -> ExitCode {
                     commands::audit_export(&config, &format, output).await
                 }
             },
-            Command::Scan(_) | Command::Guard { .. } => unreachable!("handled above"),
+            Command::Scan(_)
+            | Command::Guard { .. }
+            | Command::Sign(_)
+            | Command::Verify(_)
+            | Command::Provenance { .. } => unreachable!("handled above"),
             Command::Blob { command } => match command {
                 BlobCommand::Put { files } => commands::blob_put(&config, files).await,
                 BlobCommand::Get { digest, output } => {
