@@ -61,6 +61,24 @@ ensure_venv() {
   fi
   export MLSEC_TEST_MOTO_SERVER="$venv/bin/moto_server"
   export MLSEC_TEST_PYTHON="$venv/bin/python"
+
+  # model-signing: the OpenSSF reference implementation that the signing interop tests run both
+  # ways. Its own venv: it needs newer protobuf than mlflow-skinny allows. 1.1.1 imports
+  # pyOpenSSL without declaring it (docs/signing.md).
+  local oms_venv="${MLSEC_TEST_OMS_VENV:-$HOME/.cache/mlsec-oms-venv}"
+  local oms_want="model-signing==1.1.1 pyopenssl==26.4.0"
+  if [ ! -x "$oms_venv/bin/python" ]; then
+    log "creating the model-signing venv at $oms_venv"
+    python3 -m venv "$oms_venv"
+  fi
+  if [ "$(cat "$oms_venv/.mlsec-requirements" 2>/dev/null)" != "$oms_want" ]; then
+    log "installing $oms_want"
+    # shellcheck disable=SC2086 # one word per requirement
+    "$oms_venv/bin/pip" install -q --disable-pip-version-check $oms_want
+    echo "$oms_want" > "$oms_venv/.mlsec-requirements"
+  fi
+  export MLSEC_TEST_MODEL_SIGNING="$oms_venv/bin/model_signing"
+  export MLSEC_TEST_OMS_PYTHON="$oms_venv/bin/python"
 }
 
 # The dataset check report is rendered in headless Chromium by a test.

@@ -100,7 +100,8 @@ pub struct VerifyArgs {
 #[derive(clap::Subcommand)]
 pub enum ProvenanceCommand {
     /// Write a signed in-toto statement with an SLSA Provenance v1 predicate for a model:
-    /// subject = the model's root digest (as `mlsec sign` computes it).
+    /// subject = the model's root digest, computed as `mlsec sign` computes it (files, SHA-256),
+    /// so pass the same `--ignore-paths`, including a bundle kept inside the model.
     Create(ProvenanceArgs),
 }
 
