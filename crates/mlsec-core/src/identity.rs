@@ -165,7 +165,7 @@ fn not_found(what: &'static str, id: &str) -> CoreError {
 }
 
 impl Mlsec {
-    async fn live_principal(&self, id: &str) -> Result<PrincipalRow, CoreError> {
+    pub(crate) async fn live_principal(&self, id: &str) -> Result<PrincipalRow, CoreError> {
         self.store()
             .principal(id)
             .await?

@@ -18,6 +18,7 @@ mod registry;
 mod secrets;
 mod service;
 mod sessions;
+mod signing;
 mod tokens;
 mod tracking;
 
@@ -47,12 +48,16 @@ pub use service::{
     RequestCtx,
 };
 pub use sessions::{CSRF_HEADER, LoginRequest, NewSession, SESSION_COOKIE};
+pub use signing::{
+    AttestationView, KeySource, SignatureCheck, SigningKeyView, VersionVerification,
+};
 pub use tokens::{ApiToken, TOKEN_PREFIX};
 pub use tracking::{
     ExperimentView, InputView, KeyValue, MAX_SEARCH_RESULTS, MetricView, NewInput,
     RESERVED_TAG_PREFIX, RunSearch, RunView, text_matches,
 };
 
+pub use mlsec_attest as attest;
 pub use mlsec_audit as audit;
 pub use mlsec_store as store;
 pub use mlsec_tracking as tracking_syntax;

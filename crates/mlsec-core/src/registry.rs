@@ -102,7 +102,7 @@ fn check_alias(alias: &str) -> Result<(), CoreError> {
     Ok(())
 }
 
-fn parse_version(v: &str) -> Result<i64, CoreError> {
+pub(crate) fn parse_version(v: &str) -> Result<i64, CoreError> {
     v.trim()
         .parse::<i64>()
         .ok()
@@ -308,7 +308,11 @@ impl Mlsec {
             })
     }
 
-    async fn live_version(&self, name: &str, version: i64) -> Result<ModelVersionRow, CoreError> {
+    pub(crate) async fn live_version(
+        &self,
+        name: &str,
+        version: i64,
+    ) -> Result<ModelVersionRow, CoreError> {
         self.store()
             .model_version(name, version)
             .await?

@@ -268,6 +268,18 @@ pub const ACTIONS: &[ActionSpec] = &[
         "enrol or remove a second factor"
     ),
     action!(
+        "signing_key.read",
+        Principal,
+        ["self", "read"],
+        "list an account's signing keys"
+    ),
+    action!(
+        "signing_key.write",
+        Principal,
+        ["self"],
+        "generate, import or revoke a signing key of an account"
+    ),
+    action!(
         "gateway_key.read",
         GatewayKey,
         ["read"],

@@ -55,6 +55,7 @@ use crate::routes;
         routes::registry::models,
         routes::registry::add_version,
         routes::registry::version,
+        routes::registry::verification,
         routes::registry::set_alias,
         routes::registry::delete_alias,
         routes::registry::lineage,

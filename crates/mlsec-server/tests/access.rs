@@ -338,6 +338,13 @@ fn operations(
             None,
         ),
         (
+            "get",
+            "/api/v1/models/{name}/versions/{version}/verification",
+            Role("viewer", false),
+            "/api/v1/models/team%2Ffraud/versions/1/verification".into(),
+            None,
+        ),
+        (
             "put",
             "/api/v1/models/{name}/aliases/{alias}",
             Role("maintainer", false),

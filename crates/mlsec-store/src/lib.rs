@@ -14,6 +14,7 @@ mod identity;
 mod migrate;
 mod principals;
 mod registry;
+mod signing;
 mod tracking;
 
 pub use audit::{AuditQuery, WriteTx};
@@ -32,6 +33,7 @@ pub use principals::{BlobRow, PrincipalRow, TokenRow};
 pub use registry::{
     ModelAliasRow, ModelVersionFileRow, ModelVersionRow, RegisteredModelRow, VersionQuery,
 };
+pub use signing::{AttestationRow, SigningKeyRow};
 pub use tracking::{
     ArtifactRow, CompareOp, ExperimentRow, FilterValue, LoggedModelRow, MetricRow, RunClause,
     RunData, RunField, RunInputRow, RunOrder, RunQuery, RunRow,

@@ -35,6 +35,11 @@ const SQLITE: &[Migration] = &[
         name: "tracking",
         sql: include_str!("../migrations/sqlite/0004_tracking.sql"),
     },
+    Migration {
+        version: 5,
+        name: "signing",
+        sql: include_str!("../migrations/sqlite/0005_signing.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -57,6 +62,11 @@ const POSTGRES: &[Migration] = &[
         version: 4,
         name: "tracking",
         sql: include_str!("../migrations/postgres/0004_tracking.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "signing",
+        sql: include_str!("../migrations/postgres/0005_signing.sql"),
     },
 ];
 

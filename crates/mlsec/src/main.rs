@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod data_cmd;
 mod guard_cmd;
+mod key_cmd;
 mod registry_cmd;
 mod scan_cmd;
 mod sign_cmd;
@@ -105,6 +106,11 @@ enum Command {
     Model {
         #[command(subcommand)]
         command: registry_cmd::ModelCommand,
+    },
+    /// Signing keys bound to accounts: generate, import, list, revoke.
+    Key {
+        #[command(subcommand)]
+        command: key_cmd::KeyCommand,
     },
     /// Sign a model directory or file (OpenSSF Model Signing v1.0 bundle).
     Sign(sign_cmd::SignArgs),
@@ -266,6 +272,7 @@ fn main() -> ExitCode {
             Command::Data { command } => data_cmd::data(&config, command).await,
             Command::Run { command } => registry_cmd::run(&config, command).await,
             Command::Model { command } => registry_cmd::model(&config, command).await,
+            Command::Key { command } => key_cmd::run(&config, command).await,
             Command::Lineage {
                 start,
                 downstream,

@@ -73,6 +73,37 @@ pub enum ModelCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Sign a version's files (OpenSSF Model Signing bundle from the recorded digests) with a
+    /// registered key, and keep the bundle with the version.
+    Sign {
+        version: String,
+        /// Key name or id (`mlsec key list`).
+        #[arg(long)]
+        key: String,
+    },
+    /// Attach a signed provenance envelope (`mlsec provenance create`) to a version; it must be
+    /// signed by a registered key and be about this version's files.
+    AttachProvenance { version: String, file: PathBuf },
+    /// Check the signatures and provenance kept with a version against the registered signers.
+    ///
+    /// Exit codes: 0 signed by a trusted, unrevoked key; 1 not.
+    Verify {
+        version: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a version's files into a directory; with `--verify`, check the bytes written
+    /// against the version's OMS signature by a registered, unrevoked key before exiting 0.
+    ///
+    /// Exit codes: 0 written (and verified); 1 verification failed (files are left for
+    /// inspection); 3 I/O.
+    Pull {
+        version: String,
+        #[arg(long, short)]
+        output: PathBuf,
+        #[arg(long)]
+        verify: bool,
+    },
     /// Point an alias at a version, or remove it with `--delete`.
     Alias {
         name: String,
@@ -246,6 +277,81 @@ pub async fn model(config: &Config, command: ModelCommand) -> CmdResult {
                 }
                 Ok(ExitCode::SUCCESS)
             }
+            ModelCommand::Sign { version, key } => {
+                let v = resolve(&core, &ctx, &version).await?;
+                let a = core
+                    .sign_model_version(&ctx, &v.name, &v.version, &key)
+                    .await?;
+                println!(
+                    "signed {}/{} with key {}: root sha256:{}",
+                    v.name, v.version, a.key_id, a.root_digest
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            ModelCommand::AttachProvenance { version, file } => {
+                let v = resolve(&core, &ctx, &version).await?;
+                let bytes = std::fs::read(&file).map_err(|e| {
+                    CliError::Runtime(format!("cannot read `{}`: {e}", file.display()))
+                })?;
+                let a = core
+                    .attach_provenance(&ctx, &v.name, &v.version, &bytes)
+                    .await?;
+                println!(
+                    "provenance attached to {}/{} (signed by key {})",
+                    v.name, v.version, a.key_id
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            ModelCommand::Verify { version, json } => {
+                let v = resolve(&core, &ctx, &version).await?;
+                let report = core.verify_model_version(&ctx, &v.name, &v.version).await?;
+                if json {
+                    print_json(&report);
+                } else {
+                    for s in &report.signatures {
+                        println!(
+                            "{} {} key {} {}",
+                            if s.valid { "valid  " } else { "INVALID" },
+                            s.kind,
+                            s.key_id,
+                            s.principal_id
+                                .as_deref()
+                                .or(s.reason.as_deref())
+                                .unwrap_or("")
+                        );
+                    }
+                    println!(
+                        "{}/{}: {}",
+                        report.name,
+                        report.version,
+                        if report.signed {
+                            format!("signed by {}", report.signers.join(", "))
+                        } else {
+                            "not signed by a trusted key".into()
+                        }
+                    );
+                }
+                Ok(ExitCode::from(if report.signed { 0 } else { 1 }))
+            }
+            ModelCommand::Pull {
+                version,
+                output,
+                verify,
+            } => {
+                let v = resolve(&core, &ctx, &version).await?;
+                pull(&core, &ctx, &v, &output).await?;
+                if !verify {
+                    println!(
+                        "{}/{}: {} files → {}",
+                        v.name,
+                        v.version,
+                        v.files.len(),
+                        output.display()
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                verify_pulled(&core, &ctx, &v, &output).await
+            }
             ModelCommand::Show { version, json } => {
                 let v = match LineageStart::parse(&format!("model:{version}"))? {
                     LineageStart::Model {
@@ -345,4 +451,120 @@ pub async fn lineage(config: &Config, start: String, downstream: bool, json: boo
         Ok(ExitCode::SUCCESS)
     })
     .await
+}
+
+async fn resolve(
+    core: &Mlsec,
+    ctx: &RequestCtx,
+    text: &str,
+) -> Result<mlsec_core::ModelVersionView, CliError> {
+    Ok(match LineageStart::parse(&format!("model:{text}"))? {
+        LineageStart::Model {
+            name,
+            version: mlsec_core::ModelRef::Number(n),
+        } => core.model_version(ctx, &name, &n.to_string()).await?,
+        LineageStart::Model {
+            name,
+            version: mlsec_core::ModelRef::Alias(a),
+        } => core.model_version_by_alias(ctx, &name, &a).await?,
+        _ => unreachable!("a model: start parses to a model"),
+    })
+}
+
+/// Writes every file of a version under `dir`, refusing names that would leave it.
+async fn pull(
+    core: &Mlsec,
+    ctx: &RequestCtx,
+    v: &mlsec_core::ModelVersionView,
+    dir: &std::path::Path,
+) -> Result<(), CliError> {
+    use std::io::Write;
+    for f in &v.files {
+        mlsec_core::attest::tree::check_name(&f.path).map_err(|_| {
+            CliError::Runtime(format!(
+                "refusing to write {:?}: not a path inside the output",
+                f.path
+            ))
+        })?;
+        let digest = mlsec_types::Digest::parse(&f.sha256)
+            .or_else(|_| mlsec_types::Digest::parse(&format!("sha256:{}", f.sha256)))
+            .map_err(|e| CliError::Runtime(format!("stored digest of {}: {e}", f.path)))?;
+        let target = dir.join(&f.path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                CliError::Runtime(format!("cannot create `{}`: {e}", parent.display()))
+            })?;
+        }
+        let (mut stream, _) = core.open_blob(ctx, &digest).await?;
+        let io =
+            |e: std::io::Error| CliError::Runtime(format!("writing `{}`: {e}", target.display()));
+        let mut out = std::fs::File::create(&target).map_err(io)?;
+        while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+            out.write_all(&chunk.map_err(io)?).map_err(io)?;
+        }
+        out.sync_all().map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Verifies the pulled bytes with the OMS verifier against each stored bundle until one by a
+/// registered, unrevoked key passes.
+async fn verify_pulled(
+    core: &Mlsec,
+    ctx: &RequestCtx,
+    v: &mlsec_core::ModelVersionView,
+    dir: &std::path::Path,
+) -> CmdResult {
+    use mlsec_core::attest::{Bundle, Trust, VerifyOptions, WalkOptions, verify_model};
+    let keys = core.trusted_signing_keys().await?;
+    let bundles: Vec<_> = core
+        .model_version_attestations(ctx, &v.name, &v.version)
+        .await?
+        .into_iter()
+        .filter(|a| a.kind == "oms")
+        .collect();
+    if bundles.is_empty() {
+        eprintln!(
+            "verification failed: {}/{} carries no signature (`mlsec model sign`)",
+            v.name, v.version
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let options = VerifyOptions {
+        walk: WalkOptions {
+            ignore_git_paths: true,
+            ..WalkOptions::default()
+        },
+        ignore_unsigned_files: false,
+    };
+    let mut reasons = Vec::new();
+    for a in bundles {
+        let bytes = serde_json::to_vec(&a.document).expect("serialises");
+        match Bundle::from_slice(&bytes)
+            .and_then(|b| verify_model(dir, &b, Trust::Keys(&keys), &options))
+        {
+            Ok(verified) => {
+                let who = match &verified.signer {
+                    mlsec_core::attest::oms::SignerIdentity::Key { principal, hint } => {
+                        principal.clone().unwrap_or_else(|| hint.clone())
+                    }
+                    mlsec_core::attest::oms::SignerIdentity::Certificate(c) => {
+                        c.fingerprint.clone()
+                    }
+                };
+                println!(
+                    "{}/{}: {} files → {}, verified (signed by {who}, root sha256:{})",
+                    v.name,
+                    v.version,
+                    verified.files,
+                    dir.display(),
+                    verified.root_digest
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(e) => reasons.push(format!("bundle {}: {e}", &a.digest[..12])),
+        }
+    }
+    eprintln!("verification failed: {}", reasons.join("; "));
+    Ok(ExitCode::from(1))
 }

@@ -92,6 +92,10 @@ pub fn api_v1() -> Router<AppState> {
         .route("/models/{name}/versions", post(registry::add_version))
         .route("/models/{name}/versions/{version}", get(registry::version))
         .route(
+            "/models/{name}/versions/{version}/verification",
+            get(registry::verification),
+        )
+        .route(
             "/models/{name}/aliases/{alias}",
             axum::routing::put(registry::set_alias).delete(registry::delete_alias),
         )

@@ -65,6 +65,25 @@ pub async fn version(
     Ok(Json(state.core.model_version(&ctx, &name, &version).await?))
 }
 
+/// Every OMS signature and provenance envelope stored with a version, checked now against the
+/// registered signers (revocations count at once) and the version's recorded files: what an
+/// approval gate asks before promotion.
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/verification", tag = "registry", security(("bearer" = [])),
+    params(("name" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn verification(
+    State(state): State<AppState>,
+    Authenticated(ctx): Authenticated,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<mlsec_core::VersionVerification>, ApiError> {
+    Ok(Json(
+        state
+            .core
+            .verify_model_version(&ctx, &name, &version)
+            .await?,
+    ))
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewModelVersion {
