@@ -92,6 +92,7 @@ const PRIVILEGED: &[&str] = &[
     "policy.write",
     "token.create",
     "token.revoke",
+    "signing_key.write",
     "gateway_key.write",
 ];
 
@@ -452,7 +453,7 @@ fn the_schema_lists_every_action() {
     for a in ACTIONS {
         let (res, _) = a.name.split_once('.').unwrap();
         assert!(
-            res == a.resource.as_str() || matches!(res, "role" | "token" | "mfa"),
+            res == a.resource.as_str() || matches!(res, "role" | "token" | "mfa" | "signing_key"),
             "{} is named after its resource type",
             a.name
         );

@@ -37,7 +37,7 @@ async fn migrations_are_idempotent() {
             .fetch_one(store.pool())
             .await
             .unwrap();
-        assert_eq!(n, 4, "{}", db.name);
+        assert_eq!(n, 5, "{}", db.name);
         assert_eq!(store.audit_head().await.unwrap().0, 1, "{}", db.name);
     }
 }

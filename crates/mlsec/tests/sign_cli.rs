@@ -454,14 +454,7 @@ fn reference_bundles_verify_with_mlsec() {
     // Shards (written with a float shard size by 1.1.1) and BLAKE3, through the API.
     for mode in [vec!["shards", "1048576"], vec!["blake3"]] {
         let sig = s.path(&format!("ref-{}.sig", mode[0]));
-        let mut args = vec![
-            api.as_str(),
-            s.model.as_str(),
-            &s.root.join("p256.pem").to_str().unwrap().to_owned(),
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .collect::<Vec<_>>();
+        let mut args = vec![api.clone(), s.model.clone(), s.path("p256.pem")];
         args.push(sig.clone());
         args.extend(mode.iter().map(|m| m.to_string()));
         let o = Command::new(&python).args(&args).output().unwrap();
