@@ -67,13 +67,41 @@ fn sections(f: &ModelFacts) -> Vec<Section> {
         })
         .collect();
     vec![
-        Section { title: "Model details", items: details, missing: "Task, approach and architecture are not recorded (card fields `task`, `approach`, `model_architecture`)." },
-        Section { title: "Intended use", items: c.intended_uses.clone(), missing: "No intended use recorded (card field `intended_uses`)." },
-        Section { title: "Out of scope", items: c.out_of_scope_uses.clone(), missing: "No out-of-scope uses recorded (card field `out_of_scope_uses`)." },
-        Section { title: "Intended users", items: c.users.clone(), missing: "No users recorded (card field `users`)." },
-        Section { title: "Limitations", items: c.limitations.clone(), missing: "No limitations recorded (card field `limitations`)." },
-        Section { title: "Trade-offs", items: c.tradeoffs.clone(), missing: "None recorded (card field `tradeoffs`)." },
-        Section { title: "Ethical considerations", items: ethics, missing: "None recorded (card field `ethical_considerations`)." },
+        Section {
+            title: "Model details",
+            items: details,
+            missing: "Task, approach and architecture are not recorded (card fields `task`, `approach`, `model_architecture`).",
+        },
+        Section {
+            title: "Intended use",
+            items: c.intended_uses.clone(),
+            missing: "No intended use recorded (card field `intended_uses`).",
+        },
+        Section {
+            title: "Out of scope",
+            items: c.out_of_scope_uses.clone(),
+            missing: "No out-of-scope uses recorded (card field `out_of_scope_uses`).",
+        },
+        Section {
+            title: "Intended users",
+            items: c.users.clone(),
+            missing: "No users recorded (card field `users`).",
+        },
+        Section {
+            title: "Limitations",
+            items: c.limitations.clone(),
+            missing: "No limitations recorded (card field `limitations`).",
+        },
+        Section {
+            title: "Trade-offs",
+            items: c.tradeoffs.clone(),
+            missing: "None recorded (card field `tradeoffs`).",
+        },
+        Section {
+            title: "Ethical considerations",
+            items: ethics,
+            missing: "None recorded (card field `ethical_considerations`).",
+        },
     ]
 }
 
@@ -90,12 +118,22 @@ fn scan_text(f: &ModelFacts) -> String {
 
 pub fn markdown(f: &ModelFacts) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# Model card: {} version {}\n", md(&f.name), md(&f.version));
+    let _ = writeln!(
+        out,
+        "# Model card: {} version {}\n",
+        md(&f.name),
+        md(&f.version)
+    );
     let summary = f.card.summary.as_deref().unwrap_or(&f.description);
     if !summary.is_empty() {
         let _ = writeln!(out, "{}\n", md(summary));
     }
-    let _ = writeln!(out, "- Registered: {} by {}", md(&f.created_at), md(&f.created_by));
+    let _ = writeln!(
+        out,
+        "- Registered: {} by {}",
+        md(&f.created_at),
+        md(&f.created_by)
+    );
     let _ = writeln!(out, "- Root digest (OMS v1.0): `sha256:{}`", f.root_digest);
     if let Some(r) = &f.run_id {
         let _ = writeln!(out, "- Training run: `{}`", md(r));
@@ -126,7 +164,10 @@ pub fn markdown(f: &ModelFacts) -> String {
                 "| {} | {} | {} |",
                 md(&d.name),
                 md(d.version.as_deref().unwrap_or("not pinned")),
-                d.digest.as_deref().map(|d| format!("`{}`", md(d))).unwrap_or_else(|| "—".into())
+                d.digest
+                    .as_deref()
+                    .map(|d| format!("`{}`", md(d)))
+                    .unwrap_or_else(|| "—".into())
             );
         }
         out.push('\n');
@@ -137,7 +178,13 @@ pub fn markdown(f: &ModelFacts) -> String {
     } else {
         let _ = writeln!(out, "| metric | value | slice |\n|---|---:|---|");
         for m in &f.metrics {
-            let _ = writeln!(out, "| {} | {} | {} |", md(&m.name), m.value, md(m.slice.as_deref().unwrap_or("all")));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                md(&m.name),
+                m.value,
+                md(m.slice.as_deref().unwrap_or("all"))
+            );
         }
         out.push('\n');
     }
@@ -153,12 +200,19 @@ pub fn markdown(f: &ModelFacts) -> String {
                 md(&s.kind),
                 &s.key_id.get(..16).unwrap_or(&s.key_id),
                 md(s.principal.as_deref().unwrap_or("—")),
-                if s.valid { "valid".to_string() } else { format!("INVALID: {}", md(s.reason.as_deref().unwrap_or(""))) }
+                if s.valid {
+                    "valid".to_string()
+                } else {
+                    format!("INVALID: {}", md(s.reason.as_deref().unwrap_or("")))
+                }
             );
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "## Files\n\n| file | bytes | sha256 | scan |\n|---|---:|---|---|");
+    let _ = writeln!(
+        out,
+        "## Files\n\n| file | bytes | sha256 | scan |\n|---|---:|---|---|"
+    );
     for file in &f.files {
         let _ = writeln!(
             out,
@@ -186,13 +240,22 @@ pub fn html(f: &ModelFacts) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
 <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
 <title>Model card: {} {}</title><style>{STYLE}</style></head><body>\n<h1>Model card: {} <small>version {}</small></h1>\n",
-        e(&f.name), e(&f.version), e(&f.name), e(&f.version)
+        e(&f.name),
+        e(&f.version),
+        e(&f.name),
+        e(&f.version)
     );
     let summary = f.card.summary.as_deref().unwrap_or(&f.description);
     if !summary.is_empty() {
         let _ = writeln!(out, "<p>{}</p>", e(summary));
     }
-    let _ = write!(out, "<dl><dt>Registered</dt><dd>{} by {}</dd><dt>Root digest</dt><dd><code>sha256:{}</code></dd>", e(&f.created_at), e(&f.created_by), e(&f.root_digest));
+    let _ = write!(
+        out,
+        "<dl><dt>Registered</dt><dd>{} by {}</dd><dt>Root digest</dt><dd><code>sha256:{}</code></dd>",
+        e(&f.created_at),
+        e(&f.created_by),
+        e(&f.root_digest)
+    );
     if let Some(r) = &f.run_id {
         let _ = write!(out, "<dt>Training run</dt><dd><code>{}</code></dd>", e(r));
     }
@@ -200,7 +263,11 @@ pub fn html(f: &ModelFacts) -> String {
         let _ = write!(out, "<dt>Code commit</dt><dd><code>{}</code></dd>", e(c));
     }
     let class = if f.quarantined { "bad" } else { "ok" };
-    let _ = writeln!(out, "<dt>Scan</dt><dd class=\"{class}\">{}</dd></dl>", e(&scan_text(f)));
+    let _ = writeln!(
+        out,
+        "<dt>Scan</dt><dd class=\"{class}\">{}</dd></dl>",
+        e(&scan_text(f))
+    );
     for s in sections(f) {
         let _ = write!(out, "<section><h2>{}</h2>", s.title);
         if s.items.is_empty() {
@@ -220,7 +287,13 @@ pub fn html(f: &ModelFacts) -> String {
     } else {
         out.push_str("<table><tr><th>dataset</th><th>version</th><th>digest</th></tr>");
         for d in &f.datasets {
-            let _ = write!(out, "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", e(&d.name), e(d.version.as_deref().unwrap_or("not pinned")), e(d.digest.as_deref().unwrap_or("—")));
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                e(&d.name),
+                e(d.version.as_deref().unwrap_or("not pinned")),
+                e(d.digest.as_deref().unwrap_or("—"))
+            );
         }
         out.push_str("</table>");
     }
@@ -230,7 +303,13 @@ pub fn html(f: &ModelFacts) -> String {
     } else {
         out.push_str("<table><tr><th>metric</th><th>value</th><th>slice</th></tr>");
         for m in &f.metrics {
-            let _ = write!(out, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", e(&m.name), m.value, e(m.slice.as_deref().unwrap_or("all")));
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                e(&m.name),
+                m.value,
+                e(m.slice.as_deref().unwrap_or("all"))
+            );
         }
         out.push_str("</table>");
     }
@@ -240,18 +319,47 @@ pub fn html(f: &ModelFacts) -> String {
     } else {
         out.push_str("<table><tr><th>kind</th><th>key</th><th>signer</th><th>status</th></tr>");
         for s in &f.signatures {
-            let (class, status) = if s.valid { ("ok", "valid".to_string()) } else { ("bad", format!("invalid: {}", s.reason.as_deref().unwrap_or(""))) };
-            let _ = write!(out, "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"{class}\">{}</td></tr>", e(&s.kind), e(&s.key_id), e(s.principal.as_deref().unwrap_or("—")), e(&status));
+            let (class, status) = if s.valid {
+                ("ok", "valid".to_string())
+            } else {
+                (
+                    "bad",
+                    format!("invalid: {}", s.reason.as_deref().unwrap_or("")),
+                )
+            };
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"{class}\">{}</td></tr>",
+                e(&s.kind),
+                e(&s.key_id),
+                e(s.principal.as_deref().unwrap_or("—")),
+                e(&status)
+            );
         }
         out.push_str("</table>");
     }
     out.push_str("</section>\n<section><h2>Files</h2><table><tr><th>file</th><th>bytes</th><th>sha256</th><th>scan</th></tr>");
     for file in &f.files {
-        let _ = write!(out, "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>", e(&file.path), file.size, e(&file.sha256), e(file.scan_severity.as_deref().unwrap_or("clean")));
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            e(&file.path),
+            file.size,
+            e(&file.sha256),
+            e(file.scan_severity.as_deref().unwrap_or("clean"))
+        );
     }
     out.push_str("</table></section>\n");
     if !f.libraries.is_empty() {
-        let _ = write!(out, "<section><h2>Environment</h2><p>{} packages{}</p><ul>", f.libraries.len(), f.environment_source.as_deref().map(|s| format!(" from {}", e(s))).unwrap_or_default());
+        let _ = write!(
+            out,
+            "<section><h2>Environment</h2><p>{} packages{}</p><ul>",
+            f.libraries.len(),
+            f.environment_source
+                .as_deref()
+                .map(|s| format!(" from {}", e(s)))
+                .unwrap_or_default()
+        );
         for p in &f.libraries {
             let _ = write!(out, "<li><code>{}</code></li>", e(&p.purl()));
         }

@@ -173,7 +173,10 @@ fn requirement(spec: &str, ecosystem: &'static str) -> Option<Package> {
     }
     let mut rest = spec[name_end..].trim_start();
     if rest.starts_with('[') {
-        rest = rest.split_once(']').map(|(_, r)| r.trim_start()).unwrap_or("");
+        rest = rest
+            .split_once(']')
+            .map(|(_, r)| r.trim_start())
+            .unwrap_or("");
     }
     let version = rest
         .strip_prefix("===")
@@ -197,7 +200,10 @@ pub fn parse_requirements(text: &str) -> Result<Vec<Package>> {
     let mut logical = String::new();
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
-        let line = match line.find(" #").or_else(|| line.starts_with('#').then_some(0)) {
+        let line = match line
+            .find(" #")
+            .or_else(|| line.starts_with('#').then_some(0))
+        {
             Some(i) => &line[..i],
             None => line,
         };
@@ -236,12 +242,16 @@ pub fn parse_requirements(text: &str) -> Result<Vec<Package>> {
 /// poetry.lock and uv.lock: `[[package]]` tables with `name` and `version`; the sdist's hash
 /// is recorded when the lock has one.
 fn parse_toml_lock(text: &str, what: &str) -> Result<Vec<Package>> {
-    let doc: toml::Table =
-        toml::from_str(text).map_err(|e| AttestError::Bundle(format!("{what} is not TOML: {e}")))?;
+    let doc: toml::Table = toml::from_str(text)
+        .map_err(|e| AttestError::Bundle(format!("{what} is not TOML: {e}")))?;
     let packages = match doc.get("package") {
         None => return Ok(Vec::new()),
         Some(toml::Value::Array(a)) => a,
-        Some(_) => return Err(AttestError::Bundle(format!("{what}: `package` is not an array"))),
+        Some(_) => {
+            return Err(AttestError::Bundle(format!(
+                "{what}: `package` is not an array"
+            )));
+        }
     };
     let mut out = Vec::new();
     for p in packages {
@@ -249,12 +259,19 @@ fn parse_toml_lock(text: &str, what: &str) -> Result<Vec<Package>> {
             p.get("name").and_then(|v| v.as_str()),
             p.get("version").and_then(|v| v.as_str()),
         ) else {
-            return Err(AttestError::Bundle(format!("{what}: a package lacks a name or version")));
+            return Err(AttestError::Bundle(format!(
+                "{what}: a package lacks a name or version"
+            )));
         };
         if !valid_name(name) {
-            return Err(AttestError::Bundle(format!("{what}: package name {name:?} is not valid")));
+            return Err(AttestError::Bundle(format!(
+                "{what}: package name {name:?} is not valid"
+            )));
         }
-        if p.get("source").and_then(|s| s.get("editable").or_else(|| s.get("virtual"))).is_some() {
+        if p.get("source")
+            .and_then(|s| s.get("editable").or_else(|| s.get("virtual")))
+            .is_some()
+        {
             // The project itself, not a dependency.
             continue;
         }
@@ -357,26 +374,34 @@ fn reject_aliases(text: &str) -> Result<()> {
 fn conda_spec(spec: &str) -> Option<Package> {
     let spec = spec.trim();
     let spec = spec.rsplit_once("::").map(|(_, s)| s).unwrap_or(spec);
-    if let Some(p) = spec.contains("==").then(|| requirement(spec, "conda")).flatten() {
+    if let Some(p) = spec
+        .contains("==")
+        .then(|| requirement(spec, "conda"))
+        .flatten()
+    {
         return Some(p);
     }
-    let mut parts: Vec<&str> = if spec.contains(' ') {
-        spec.split_whitespace().collect()
-    } else {
-        spec.split('=').collect()
-    };
-    let name = parts.first().copied()?;
+    let name_end = spec
+        .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .unwrap_or(spec.len());
+    let name = &spec[..name_end];
     if !valid_name(name) {
         return None;
     }
-    parts.remove(0);
+    let rest = &spec[name_end..];
     // `name=1.2` means 1.2.* to conda: only a full `name=version=build` (or `name version
-    // build`) pins exactly; otherwise record the version as written when it has no wildcard
-    // or range.
-    let version = parts
-        .first()
-        .filter(|v| !v.is_empty() && !v.contains(['*', '<', '>', ',', '|', '!']))
-        .map(|v| v.to_string());
+    // build`) pins exactly; a version as written is recorded when it has no wildcard or
+    // range, and none for `>=`, `<` and the like.
+    let first = if let Some(r) = rest.strip_prefix('=') {
+        r.split('=').next()
+    } else if rest.starts_with(' ') {
+        rest.split_whitespace().next()
+    } else {
+        None
+    };
+    let version = first
+        .filter(|v| !v.is_empty() && !v.contains(['*', '<', '>', ',', '|', '!', '=']))
+        .map(str::to_owned);
     Some(Package {
         name: normalize_name(name),
         version,
@@ -393,7 +418,10 @@ mod tests {
     fn requirements_pins_hashes_and_skips() {
         let text = "# comment\n--index-url https://x\n-r base.txt\ntorch==2.3.1+cu121 \\\n    --hash=sha256:b6b997773bfe24bc0476173bd349eee129a48ccefc34ec3776903ef5003a32ec\ntransformers[torch]==4.41.2\nScikit_Learn==1.5.0 ; python_version >= \"3.9\"\ntokenizers>=0.19,<0.20\nrequests===2.32.3  # pinned\naccelerate @ https://x/a.tar.gz\n-e ./libs/x\n";
         let p = parse(LockFormat::Requirements, text).unwrap();
-        let names: Vec<_> = p.iter().map(|p| (p.name.as_str(), p.version.as_deref())).collect();
+        let names: Vec<_> = p
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_deref()))
+            .collect();
         assert_eq!(
             names,
             [
@@ -416,7 +444,10 @@ mod tests {
         assert_eq!(p[0].hashes[0].alg, "SHA-256");
         let conda = "name: t\ndependencies:\n  - python=3.11.9\n  - numpy=1.26.4=py311h64a7726_0\n  - pytorch::pytorch=2.3.1\n  - cudatoolkit>=11.8,<12\n  - pandas 2.2.2 py311h14de704_1\n  - pip:\n      - transformers==4.41.2\n";
         let p = parse(LockFormat::Conda, conda).unwrap();
-        let names: Vec<_> = p.iter().map(|p| (p.ecosystem, p.name.as_str(), p.version.as_deref())).collect();
+        let names: Vec<_> = p
+            .iter()
+            .map(|p| (p.ecosystem, p.name.as_str(), p.version.as_deref()))
+            .collect();
         assert_eq!(
             names,
             [

@@ -106,13 +106,28 @@ pub fn cyclonedx(facts: &ModelFacts, serial: &str, timestamp: &str, tool_version
         parameters["modelArchitecture"] = json!(a);
     }
     if !dataset_refs.is_empty() {
-        parameters["datasets"] = json!(dataset_refs.iter().map(|r| json!({"ref": r})).collect::<Vec<_>>());
+        parameters["datasets"] = json!(
+            dataset_refs
+                .iter()
+                .map(|r| json!({"ref": r}))
+                .collect::<Vec<_>>()
+        );
     }
     if !card.inputs.is_empty() {
-        parameters["inputs"] = json!(card.inputs.iter().map(|i| json!({"format": i})).collect::<Vec<_>>());
+        parameters["inputs"] = json!(
+            card.inputs
+                .iter()
+                .map(|i| json!({"format": i}))
+                .collect::<Vec<_>>()
+        );
     }
     if !card.outputs.is_empty() {
-        parameters["outputs"] = json!(card.outputs.iter().map(|o| json!({"format": o})).collect::<Vec<_>>());
+        parameters["outputs"] = json!(
+            card.outputs
+                .iter()
+                .map(|o| json!({"format": o}))
+                .collect::<Vec<_>>()
+        );
     }
     let mut model_card = json!({ "modelParameters": parameters });
     if !facts.metrics.is_empty() {
@@ -137,7 +152,11 @@ pub fn cyclonedx(facts: &ModelFacts, serial: &str, timestamp: &str, tool_version
         considerations["useCases"] = json!(card.intended_uses);
     }
     let mut limitations = card.limitations.clone();
-    limitations.extend(card.out_of_scope_uses.iter().map(|u| format!("Out of scope: {u}")));
+    limitations.extend(
+        card.out_of_scope_uses
+            .iter()
+            .map(|u| format!("Out of scope: {u}")),
+    );
     if !limitations.is_empty() {
         considerations["technicalLimitations"] = json!(limitations);
     }
@@ -145,24 +164,28 @@ pub fn cyclonedx(facts: &ModelFacts, serial: &str, timestamp: &str, tool_version
         considerations["performanceTradeoffs"] = json!(card.tradeoffs);
     }
     if !card.ethical_considerations.is_empty() {
-        considerations["ethicalConsiderations"] = json!(card
-            .ethical_considerations
-            .iter()
-            .map(|e| {
-                let mut v = json!({"name": e.name});
-                if let Some(m) = &e.mitigation {
-                    v["mitigationStrategy"] = json!(m);
-                }
-                v
-            })
-            .collect::<Vec<_>>());
+        considerations["ethicalConsiderations"] = json!(
+            card.ethical_considerations
+                .iter()
+                .map(|e| {
+                    let mut v = json!({"name": e.name});
+                    if let Some(m) = &e.mitigation {
+                        v["mitigationStrategy"] = json!(m);
+                    }
+                    v
+                })
+                .collect::<Vec<_>>()
+        );
     }
     if considerations.as_object().is_some_and(|o| !o.is_empty()) {
         model_card["considerations"] = considerations;
     }
 
     let mut properties = vec![
-        prop("mlsec:oms:root-digest", format!("sha256:{}", facts.root_digest)),
+        prop(
+            "mlsec:oms:root-digest",
+            format!("sha256:{}", facts.root_digest),
+        ),
         prop("mlsec:quarantined", facts.quarantined.to_string()),
         prop("mlsec:created-by", facts.created_by.clone()),
     ];
@@ -185,7 +208,10 @@ pub fn cyclonedx(facts: &ModelFacts, serial: &str, timestamp: &str, tool_version
                 "{} key {}{}",
                 if s.valid { "valid" } else { "invalid" },
                 s.key_id,
-                s.principal.as_deref().map(|p| format!(" by {p}")).unwrap_or_default()
+                s.principal
+                    .as_deref()
+                    .map(|p| format!(" by {p}"))
+                    .unwrap_or_default()
             ),
         ));
     }
@@ -212,7 +238,10 @@ pub fn cyclonedx(facts: &ModelFacts, serial: &str, timestamp: &str, tool_version
         "modelCard": model_card,
         "properties": properties,
     });
-    let description = card.summary.clone().unwrap_or_else(|| facts.description.clone());
+    let description = card
+        .summary
+        .clone()
+        .unwrap_or_else(|| facts.description.clone());
     if !description.is_empty() {
         model["description"] = json!(description);
     }

@@ -12,6 +12,7 @@ mod group_commit;
 mod identity;
 mod keys;
 mod lineage;
+mod model_card;
 mod openlineage;
 pub mod qr;
 mod registry;

@@ -104,6 +104,33 @@ pub enum ModelCommand {
         #[arg(long)]
         verify: bool,
     },
+    /// CycloneDX 1.6 ML-BOM of a version: the model with its files' hashes and model card,
+    /// its datasets, the training environment's packages, the dependency graph.
+    Bom {
+        version: String,
+        /// Lock or requirements file of the training environment (default: the one among the
+        /// version's files: uv.lock, poetry.lock, requirements.txt, conda.yaml).
+        #[arg(long)]
+        lock: Option<PathBuf>,
+        /// Card fields a maintainer edits (TOML: summary, task, intended_uses, limitations, …).
+        #[arg(long)]
+        fields: Option<PathBuf>,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Model card of a version (Markdown or self-contained HTML) from registry facts and the
+    /// maintainer's card fields.
+    Card {
+        version: String,
+        #[arg(long, default_value = "markdown")]
+        format: String,
+        #[arg(long)]
+        fields: Option<PathBuf>,
+        #[arg(long)]
+        lock: Option<PathBuf>,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Point an alias at a version, or remove it with `--delete`.
     Alias {
         name: String,
@@ -352,6 +379,69 @@ pub async fn model(config: &Config, command: ModelCommand) -> CmdResult {
                 }
                 verify_pulled(&core, &ctx, &v, &output).await
             }
+            ModelCommand::Bom {
+                version,
+                lock,
+                fields,
+                output,
+            } => {
+                let v = resolve(&core, &ctx, &version).await?;
+                let facts = core
+                    .model_facts(
+                        &ctx,
+                        &v.name,
+                        &v.version,
+                        card_fields(fields.as_deref())?,
+                        environment(lock.as_deref())?,
+                    )
+                    .await?;
+                let serial = uuid::Uuid::new_v4().hyphenated().to_string();
+                let now = time::OffsetDateTime::now_utc()
+                    .replace_nanosecond(0)
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                let bom = mlsec_core::attest::mlbom::cyclonedx(
+                    &facts,
+                    &serial,
+                    &now,
+                    env!("CARGO_PKG_VERSION"),
+                );
+                write_out(
+                    output.as_deref(),
+                    &serde_json::to_string_pretty(&bom).expect("serialises"),
+                )?;
+                Ok(ExitCode::SUCCESS)
+            }
+            ModelCommand::Card {
+                version,
+                format,
+                fields,
+                lock,
+                output,
+            } => {
+                let v = resolve(&core, &ctx, &version).await?;
+                let facts = core
+                    .model_facts(
+                        &ctx,
+                        &v.name,
+                        &v.version,
+                        card_fields(fields.as_deref())?,
+                        environment(lock.as_deref())?,
+                    )
+                    .await?;
+                let text = match format.as_str() {
+                    "markdown" | "md" => mlsec_core::attest::card::markdown(&facts),
+                    "html" => mlsec_core::attest::card::html(&facts),
+                    other => {
+                        return Err(CliError::Usage(format!(
+                            "--format {other:?}: markdown or html"
+                        )));
+                    }
+                };
+                write_out(output.as_deref(), &text)?;
+                Ok(ExitCode::SUCCESS)
+            }
             ModelCommand::Show { version, json } => {
                 let v = match LineageStart::parse(&format!("model:{version}"))? {
                     LineageStart::Model {
@@ -567,4 +657,52 @@ async fn verify_pulled(
     }
     eprintln!("verification failed: {}", reasons.join("; "));
     Ok(ExitCode::from(1))
+}
+
+fn card_fields(
+    path: Option<&std::path::Path>,
+) -> Result<mlsec_core::attest::facts::CardFields, CliError> {
+    let Some(path) = path else {
+        return Ok(Default::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Runtime(format!("cannot read `{}`: {e}", path.display())))?;
+    if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text)
+            .map_err(|e| CliError::Usage(format!("`{}`: {e}", path.display())))
+    } else {
+        toml::from_str(&text).map_err(|e| CliError::Usage(format!("`{}`: {e}", path.display())))
+    }
+}
+
+fn environment(
+    path: Option<&std::path::Path>,
+) -> Result<Option<(String, Vec<mlsec_core::attest::lockfile::Package>)>, CliError> {
+    use mlsec_core::attest::lockfile::{LockFormat, parse};
+    let Some(path) = path else { return Ok(None) };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    let format = LockFormat::from_file_name(&name).ok_or_else(|| {
+        CliError::Usage(format!(
+            "`{name}`: not a lock file mlsec reads (requirements *.txt, poetry.lock, uv.lock, conda *.yml)"
+        ))
+    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Runtime(format!("cannot read `{}`: {e}", path.display())))?;
+    let packages = parse(format, &text).map_err(|e| CliError::Usage(format!("`{name}`: {e}")))?;
+    Ok(Some((name, packages)))
+}
+
+fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<(), CliError> {
+    match path {
+        Some(p) => std::fs::write(p, text)
+            .map_err(|e| CliError::Runtime(format!("cannot write `{}`: {e}", p.display()))),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
 }

@@ -297,3 +297,182 @@ fn keys_sign_verify_pull_and_revoke() {
     }
     ok(mlsec(&data, &["audit", "verify"]));
 }
+
+#[test]
+fn ml_bom_and_model_card_from_registry_facts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    ok(mlsec(&data, &["init"]));
+    ok(mlsec(&data, &["user", "add", "alice"]));
+    ok(mlsec(
+        &data,
+        &["key", "generate", "alice-release", "--principal", "alice"],
+    ));
+    let model = dir.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::write(model.join("model.safetensors"), [3u8; 2048]).unwrap();
+    std::fs::write(
+        model.join("requirements.txt"),
+        "torch==2.3.1+cu121\nnumpy==1.26.4\nscikit_learn>=1.4\n",
+    )
+    .unwrap();
+    ok(mlsec(
+        &data,
+        &[
+            "model",
+            "register",
+            "fraud",
+            &s(&model),
+            "--description",
+            "Fraud <b>scoring</b>",
+        ],
+    ));
+    ok(mlsec(
+        &data,
+        &["model", "sign", "fraud/1", "--key", "alice-release"],
+    ));
+    let fields = dir.path().join("card.toml");
+    std::fs::write(
+        &fields,
+        "task = \"binary classification\"\napproach = \"supervised\"\nintended_uses = [\"score card-not-present transactions\"]\nlimitations = [\"<script>alert(1)</script> not validated outside the EU\"]\n",
+    )
+    .unwrap();
+
+    let bom_path = dir.path().join("bom.json");
+    ok(mlsec(
+        &data,
+        &[
+            "model",
+            "bom",
+            "fraud/1",
+            "--fields",
+            &s(&fields),
+            "-o",
+            &s(&bom_path),
+        ],
+    ));
+    let bom: Value = serde_json::from_slice(&std::fs::read(&bom_path).unwrap()).unwrap();
+    assert_eq!(bom["specVersion"], "1.6");
+    let names: Vec<&str> = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["fraud", "torch", "numpy", "scikit-learn"],
+        "{bom:#}"
+    );
+    let model_c = &bom["components"][0];
+    assert_eq!(
+        model_c["modelCard"]["modelParameters"]["task"],
+        "binary classification"
+    );
+    let props = model_c["properties"].to_string();
+    assert!(
+        props.contains("mlsec:signature:oms") && props.contains("valid key"),
+        "{props}"
+    );
+    // Unknown card fields are refused, naming the key.
+    std::fs::write(&fields, "taks = \"typo\"\n").unwrap();
+    let out = mlsec(&data, &["model", "bom", "fraud/1", "--fields", &s(&fields)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("taks"), "{}", text(&out));
+    std::fs::write(
+        &fields,
+        "intended_uses = [\"score card-not-present transactions\"]\nlimitations = [\"<script>alert(1)</script> not validated outside the EU\"]\n",
+    )
+    .unwrap();
+
+    let md = String::from_utf8(
+        ok(mlsec(
+            &data,
+            &["model", "card", "fraud/1", "--fields", &s(&fields)],
+        ))
+        .stdout,
+    )
+    .unwrap();
+    assert!(
+        md.contains("# Model card: fraud version 1") && md.contains("alice"),
+        "{md}"
+    );
+    let page = dir.path().join("card.html");
+    ok(mlsec(
+        &data,
+        &[
+            "model",
+            "card",
+            "fraud/1",
+            "--format",
+            "html",
+            "--fields",
+            &s(&fields),
+            "-o",
+            &s(&page),
+        ],
+    ));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.contains("<script>"), "untrusted text is escaped");
+
+    // Renders cleanly in headless Chromium: no console errors, every section in the DOM, and a
+    // screenshot that is not blank.
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("Chromium is installed by scripts/test.sh");
+    let profile = dir.path().join("chrome-profile");
+    let shot = dir.path().join("card.png");
+    let run = |extra: &[String]| {
+        Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--enable-logging=stderr",
+                "--v=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--dump-dom".into()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let dom = String::from_utf8_lossy(&out.stdout);
+    for section in [
+        "Intended use",
+        "Limitations",
+        "Training data",
+        "Metrics",
+        "Signatures",
+        "Files",
+        "Environment",
+    ] {
+        assert!(
+            dom.contains(&format!("<h2>{section}</h2>")),
+            "{section} missing"
+        );
+    }
+    assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    let log = String::from_utf8_lossy(&out.stderr);
+    let console: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("Refused"))
+        .collect();
+    assert!(console.is_empty(), "console output: {console:?}");
+    let out = run(&[
+        format!("--screenshot={}", shot.display()),
+        "--window-size=1000,1400".into(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "screenshot of {} bytes",
+        png.len()
+    );
+}
