@@ -16,7 +16,7 @@ use crate::service::{Mlsec, RequestCtx};
 /// Files of a version read for the environment, in order of preference.
 const ENVIRONMENT_FILES: &[&str] = &["uv.lock", "poetry.lock", "requirements.txt", "conda.yaml"];
 
-fn rfc3339(millis: i64) -> String {
+pub(crate) fn rfc3339(millis: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .ok()
         .and_then(|t| {

@@ -501,6 +501,119 @@ impl Mlsec {
         .await
     }
 
+    /// Signed training provenance generated from what the registry knows about a version: the
+    /// subject is its root digest; resolved dependencies are the run's pinned dataset versions
+    /// (with their manifest digests), the code commit and the version's environment lock file;
+    /// external parameters are the run's hyper-parameters. Stored with the version.
+    pub async fn create_provenance(
+        &self,
+        ctx: &RequestCtx,
+        name: &str,
+        version: &str,
+        key: &str,
+    ) -> Result<AttestationView, CoreError> {
+        use mlsec_attest::provenance::{
+            BuildDefinition, BuildMetadata, Builder, Provenance, ResourceDescriptor, RunDetails,
+            TRAINING_BUILD_TYPE,
+        };
+        self.authorize(ctx, "model.write", &model_resource(name))
+            .await?;
+        let number = parse_version(version)?;
+        let v = self.model_version(ctx, name, &number.to_string()).await?;
+        let files = self.store().model_version_files(name, number).await?;
+        let root = hex::encode(root_digest(&version_resources(&files)?));
+        let (key_row, private) = self.usable_key(ctx, key).await?;
+        let mut deps = Vec::new();
+        for input in v.lineage["inputs"].as_array().into_iter().flatten() {
+            let (Some(pinned), Some(digest)) = (
+                input["mlsec_version"].as_str(),
+                input["mlsec_digest"].as_str(),
+            ) else {
+                continue;
+            };
+            deps.push(ResourceDescriptor {
+                name: pinned.to_owned(),
+                uri: Some(format!("mlsec:dataset/{pinned}")),
+                digest: [(
+                    "sha256".to_owned(),
+                    digest.trim_start_matches("sha256:").to_owned(),
+                )]
+                .into(),
+                annotations: Some(serde_json::json!({"mlsec.kind": "dataset"})),
+            });
+        }
+        if let Some(commit) = v.lineage["code_commit"].as_str() {
+            deps.push(ResourceDescriptor {
+                name: "source".into(),
+                uri: None,
+                digest: [("gitCommit".to_owned(), commit.to_owned())].into(),
+                annotations: Some(serde_json::json!({"mlsec.kind": "code"})),
+            });
+        }
+        for lock in ["uv.lock", "poetry.lock", "requirements.txt", "conda.yaml"] {
+            if let Some(f) = v
+                .files
+                .iter()
+                .find(|f| f.path.rsplit('/').next() == Some(lock))
+            {
+                deps.push(ResourceDescriptor {
+                    name: f.path.clone(),
+                    uri: None,
+                    digest: [(
+                        "sha256".to_owned(),
+                        f.sha256.trim_start_matches("sha256:").to_owned(),
+                    )]
+                    .into(),
+                    annotations: Some(serde_json::json!({"mlsec.kind": "environment"})),
+                });
+                break;
+            }
+        }
+        let (mut params, mut started, mut finished) = (serde_json::Map::new(), None, None);
+        if let Some(run_id) = &v.run_id
+            && let Ok(run) = self.run(ctx, run_id).await
+        {
+            for p in &run.params {
+                params.insert(p.key.clone(), serde_json::Value::String(p.value.clone()));
+            }
+            started = Some(crate::model_card::rfc3339(run.start_time));
+            finished = run.end_time.map(crate::model_card::rfc3339);
+        }
+        let prov = Provenance {
+            build_definition: BuildDefinition {
+                build_type: TRAINING_BUILD_TYPE.into(),
+                external_parameters: serde_json::json!({ "hyperparameters": params }),
+                internal_parameters: serde_json::Value::Null,
+                resolved_dependencies: deps,
+            },
+            run_details: RunDetails {
+                builder: Builder {
+                    id: format!("mlsec:{}", ctx.principal.id),
+                },
+                metadata: BuildMetadata {
+                    invocation_id: v.run_id.clone(),
+                    started_on: started,
+                    finished_on: finished,
+                },
+            },
+        };
+        let statement = provenance::statement(&v.name, &root, &prov);
+        let envelope =
+            provenance::sign(&statement, &private).map_err(|e| CoreError::Key(e.to_string()))?;
+        let document = serde_json::to_string(&envelope).expect("serialises");
+        self.store_attestation(
+            ctx,
+            name,
+            number,
+            "provenance",
+            &key_row.id,
+            &root,
+            document,
+            "generated",
+        )
+        .await
+    }
+
     pub async fn model_version_attestations(
         &self,
         ctx: &RequestCtx,

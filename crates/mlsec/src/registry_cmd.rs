@@ -70,6 +70,10 @@ pub enum ModelCommand {
         run: Option<String>,
         #[arg(long, default_value = "")]
         description: String,
+        /// Sign the new version with this registered key (as `model sign` does). A quarantined
+        /// version is not signed.
+        #[arg(long)]
+        sign_key: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -80,6 +84,17 @@ pub enum ModelCommand {
         /// Key name or id (`mlsec key list`).
         #[arg(long)]
         key: String,
+    },
+    /// Generate signed training provenance (SLSA Provenance v1) for a version from what the
+    /// registry knows (pinned dataset versions, code commit, environment lock, run parameters)
+    /// and keep it with the version.
+    Provenance {
+        version: String,
+        #[arg(long)]
+        key: String,
+        /// Also write the envelope here.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
     /// Attach a signed provenance envelope (`mlsec provenance create`) to a version; it must be
     /// signed by a registered key and be about this version's files.
@@ -315,6 +330,27 @@ pub async fn model(config: &Config, command: ModelCommand) -> CmdResult {
                 );
                 Ok(ExitCode::SUCCESS)
             }
+            ModelCommand::Provenance {
+                version,
+                key,
+                output,
+            } => {
+                let v = resolve(&core, &ctx, &version).await?;
+                let a = core
+                    .create_provenance(&ctx, &v.name, &v.version, &key)
+                    .await?;
+                if let Some(path) = output {
+                    write_out(
+                        Some(&path),
+                        &serde_json::to_string_pretty(&a.document).expect("serialises"),
+                    )?;
+                }
+                println!(
+                    "provenance for {}/{} signed with key {} (root sha256:{})",
+                    v.name, v.version, a.key_id, a.root_digest
+                );
+                Ok(ExitCode::SUCCESS)
+            }
             ModelCommand::AttachProvenance { version, file } => {
                 let v = resolve(&core, &ctx, &version).await?;
                 let bytes = std::fs::read(&file).map_err(|e| {
@@ -466,6 +502,7 @@ pub async fn model(config: &Config, command: ModelCommand) -> CmdResult {
                 path,
                 run,
                 description,
+                sign_key,
                 json,
             } => {
                 let mut staged = Vec::new();
@@ -496,6 +533,12 @@ pub async fn model(config: &Config, command: ModelCommand) -> CmdResult {
                     print_json(&v);
                 } else {
                     print_version(&v);
+                }
+                if let Some(key) = sign_key.filter(|_| !v.quarantined) {
+                    let a = core
+                        .sign_model_version(&ctx, &v.name, &v.version, &key)
+                        .await?;
+                    eprintln!("signed {}/{} with key {}", v.name, v.version, a.key_id);
                 }
                 Ok(verdict(&v))
             }

@@ -104,10 +104,14 @@ re!(
     PHONE,
     r"(?:\+[0-9]{1,3}[ .\-]?)?(?:\(0\) ?)?(?:\([0-9]{1,4}\)[ .\-]?)?[0-9]{1,12}(?:[ .\-][0-9]{1,5}){0,5}(?: ?(?:x|ext\.? ?|#)[0-9]{1,5})?"
 );
+re!(
+    CONTEXT_CARD,
+    r"(?i)\b(?:card|cc|credit|debit|visa|mastercard|amex|jcb|diners|discover|unionpay|pan)\b"
+);
 re!(CONTEXT_SSN, r"(?i)\b(?:ssn|social security|ss#|soc\.? sec)");
 re!(
     CONTEXT_PHONE,
-    r"(?i)\b(?:phone|tel|telephone|mobile|cell|call|fax|whatsapp|sms|text me|reach|contact|number|nr|no\.)"
+    r"(?i)\b(?:phone|tel|telephone|mobile|cell|call|fax|whatsapp|signal|sms|text me|reach|contact|number|nr|no\.|dial|ring|answer|messag|registered)"
 );
 
 fn boundary_ok(text: &str, start: usize, end: usize) -> bool {
@@ -314,10 +318,15 @@ impl Pii {
                     .collect();
                 let seps: Vec<u8> = m.as_str().bytes().filter(|b| !b.is_ascii_digit()).collect();
                 let consistent = seps.windows(2).all(|w| w[0] == w[1]);
+                // An unlisted issuer range still counts when the text says it is a card:
+                // issuers and test generators use ranges beyond the published IIN table.
+                let issuer_ok = card_prefix_ok(&digits)
+                    || (13..=19).contains(&digits.len())
+                        && has_context(text, m.start(), self.config.context_window, &CONTEXT_CARD);
                 if (12..=19).contains(&digits.len())
                     && consistent
                     && boundary_ok(text, m.start(), m.end())
-                    && card_prefix_ok(&digits)
+                    && issuer_ok
                     && luhn_valid(&digits)
                 {
                     self.push(
@@ -392,8 +401,12 @@ impl Pii {
                 if !boundary_ok(text, start, end) {
                     continue;
                 }
+                // `2000-04-16 11:34`: a date and an hour, not a number to call.
+                if text[end..].starts_with(':') {
+                    continue;
+                }
                 if let Some(kind) = phone_shape(m.as_str()) {
-                    let needs_context = kind == PhoneShape::Bare;
+                    let needs_context = matches!(kind, PhoneShape::Bare | PhoneShape::Pair);
                     if needs_context
                         && !has_context(text, start, self.config.context_window, &CONTEXT_PHONE)
                     {
@@ -416,6 +429,9 @@ enum PhoneShape {
     Grouped,
     /// One run of digits: only with a context word.
     Bare,
+    /// Two digit groups (`467 3395`): as often a postcode and a house number, so only with a
+    /// context word.
+    Pair,
 }
 
 fn phone_shape(s: &str) -> Option<PhoneShape> {
@@ -446,6 +462,11 @@ fn phone_shape(s: &str) -> Option<PhoneShape> {
     if marked {
         return Some(PhoneShape::Marked);
     }
+    // ISO dates, with or without a time after them.
+    let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    if lens.len() >= 3 && lens[..3] == [4, 2, 2] && main.as_bytes().get(4) == Some(&b'-') {
+        return None;
+    }
     let seps: Vec<char> = main
         .trim()
         .chars()
@@ -472,6 +493,9 @@ fn phone_shape(s: &str) -> Option<PhoneShape> {
     // The last group of a phone number is rarely a single digit.
     if groups.last().is_some_and(|g| g.len() < 2) || groups[0].len() > 5 {
         return None;
+    }
+    if groups.len() == 2 {
+        return Some(PhoneShape::Pair);
     }
     Some(PhoneShape::Grouped)
 }
@@ -576,6 +600,10 @@ mod tests {
             "it costs 1 000 000 dollars",
             "in 1998 and 2004",
             "ISBN 978",
+            "logged at 2000-04-16 11:34:35 by the job",
+            "17151 2450 Crown St, Springfield",
+            "Apt. 675 62314 Lyon",
+            "postcode 3610-114",
         ] {
             assert!(
                 kinds(not).iter().all(|(k, _)| *k != "PHONE"),
@@ -588,5 +616,19 @@ mod tests {
             vec![("PHONE", "5403926876".into())]
         );
         assert!(kinds("order 5403926876 shipped").is_empty());
+    }
+
+    #[test]
+    fn cards_outside_the_published_ranges_need_context() {
+        // Luhn-valid, issuer range not in the IIN table.
+        assert_eq!(
+            kinds("i have lost my card 3521213764418045. help"),
+            vec![("CREDIT_CARD", "3521213764418045".into())]
+        );
+        assert!(
+            kinds("reference 3521213764418045 attached")
+                .iter()
+                .all(|(k, _)| *k != "CREDIT_CARD")
+        );
     }
 }
