@@ -11,7 +11,7 @@ use crate::error::{AttestError, Result};
 
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 /// Bundles larger than this are refused before parsing (a million-file manifest fits).
-pub const MAX_BUNDLE_BYTES: usize = 512 << 20;
+pub const MAX_BUNDLE_BYTES: usize = 256 << 20;
 /// Certificates beyond this many in one chain make a bundle malformed.
 pub const MAX_CHAIN: usize = 8;
 

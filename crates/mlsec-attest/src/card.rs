@@ -20,13 +20,26 @@ fn html_escape(s: &str) -> String {
     out
 }
 
-/// Text safe inside a Markdown table cell or line: no raw HTML, no cell breaks.
+/// Text safe inside a Markdown line or table cell: every character that can start inline markup
+/// (links, images, emphasis, code, HTML) is escaped (the text never starts a line, so list and
+/// heading markers cannot take effect), and line breaks become
+/// spaces, so registry text can never turn into a link, a code fence or a new section.
 fn md(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace(['\n', '\r'], " ")
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '!' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// A section: title and its rows (already plain text).
@@ -134,14 +147,18 @@ pub fn markdown(f: &ModelFacts) -> String {
         md(&f.created_at),
         md(&f.created_by)
     );
-    let _ = writeln!(out, "- Root digest (OMS v1.0): `sha256:{}`", f.root_digest);
+    let _ = writeln!(
+        out,
+        "- Root digest (OMS v1.0): sha256:{}",
+        md(&f.root_digest)
+    );
     if let Some(r) = &f.run_id {
-        let _ = writeln!(out, "- Training run: `{}`", md(r));
+        let _ = writeln!(out, "- Training run: {}", md(r));
     }
     if let Some(c) = &f.code_commit {
-        let _ = writeln!(out, "- Code commit: `{}`", md(c));
+        let _ = writeln!(out, "- Code commit: {}", md(c));
     }
-    let _ = writeln!(out, "- Scan: {}\n", scan_text(f));
+    let _ = writeln!(out, "- Scan: {}\n", md(&scan_text(f)));
     for s in sections(f) {
         let _ = writeln!(out, "## {}\n", s.title);
         if s.items.is_empty() {
@@ -164,10 +181,7 @@ pub fn markdown(f: &ModelFacts) -> String {
                 "| {} | {} | {} |",
                 md(&d.name),
                 md(d.version.as_deref().unwrap_or("not pinned")),
-                d.digest
-                    .as_deref()
-                    .map(|d| format!("`{}`", md(d)))
-                    .unwrap_or_else(|| "—".into())
+                d.digest.as_deref().map(md).unwrap_or_else(|| "—".into())
             );
         }
         out.push('\n');
@@ -196,9 +210,9 @@ pub fn markdown(f: &ModelFacts) -> String {
         for s in &f.signatures {
             let _ = writeln!(
                 out,
-                "| {} | `{}` | {} | {} |",
+                "| {} | {} | {} | {} |",
                 md(&s.kind),
-                &s.key_id.get(..16).unwrap_or(&s.key_id),
+                md(s.key_id.get(..16).unwrap_or(&s.key_id)),
                 md(s.principal.as_deref().unwrap_or("—")),
                 if s.valid {
                     "valid".to_string()
@@ -216,7 +230,7 @@ pub fn markdown(f: &ModelFacts) -> String {
     for file in &f.files {
         let _ = writeln!(
             out,
-            "| {} | {} | `{}` | {} |",
+            "| {} | {} | {} | {} |",
             md(&file.path),
             file.size,
             md(&file.sha256),

@@ -1,9 +1,8 @@
 //! Parallel, streaming hashing of a model tree into OMS resources: whole files, or shards of
 //! a fixed size, with SHA-256 (required by the specification) or BLAKE3.
 
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -81,7 +80,28 @@ struct Piece<'t> {
 
 fn hash_range(piece: &Piece<'_>, algorithm: HashAlgorithm, whole: bool) -> Result<Vec<u8>> {
     let path = &piece.file.path;
-    let file = File::open(path).map_err(|e| AttestError::io("open", path, e))?;
+    // No link is followed and no fifo blocks: the walk saw a regular file here, and whatever
+    // is here now must still be one, of the size the walk saw.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| AttestError::io("open", path, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| AttestError::io("stat", path, e))?;
+    if !meta.is_file() || meta.len() != piece.file.size {
+        return Err(AttestError::Tree(format!(
+            "`{}` changed while the model was read (now {} bytes, {})",
+            piece.file.name,
+            meta.len(),
+            if meta.is_file() {
+                "a file"
+            } else {
+                "not a regular file"
+            }
+        )));
+    }
     let mut hasher = Hasher::new(algorithm);
     let mut buf = vec![0u8; READ_BYTES];
     let mut offset = piece.start;

@@ -381,6 +381,33 @@ pub fn verify_model(
             )),
         }
     }
+    // What the signer signed is always checked: an exclusion (the verifier's git defaults, a
+    // requested path) that covers a signed resource is dropped, with a warning.
+    if walk_options.ignore_git_paths {
+        walk_options.ignore_git_paths = false;
+        walk_options
+            .ignore_paths
+            .extend(crate::tree::GIT_PATHS.iter().map(|s| s.to_string()));
+    }
+    let signed_files: Vec<&str> = signed
+        .iter()
+        .filter_map(|r| {
+            split_resource_name(&r.name, params.serialization)
+                .ok()
+                .map(|(f, _)| f)
+        })
+        .collect();
+    walk_options.ignore_paths.retain(|p| {
+        let covers = signed_files
+            .iter()
+            .any(|f| crate::tree::is_ignored(f, std::slice::from_ref(p)));
+        if covers && !crate::tree::GIT_PATHS.contains(&p.as_str()) {
+            warnings.push(format!(
+                "ignore path {p:?} covers signed files; they are checked"
+            ));
+        }
+        !covers
+    });
     let (mut local, ignored, files, bytes) =
         manifest(model, params.hash, params.serialization, &walk_options)?;
     if options.ignore_unsigned_files {

@@ -124,13 +124,14 @@ pub fn verify(
     parse_checked(&payload, expected_root)
 }
 
-/// As [`verify`], with the signer found among trusted keys (revoked ones refused).
+/// As [`verify`], with the signer found among trusted keys (revoked ones refused); the report
+/// names the keys and principals that signed.
 pub fn verify_trusted(
     envelope: &Envelope,
     keys: &[TrustedKey],
     expected_root: Option<&str>,
-) -> Result<(Statement, Provenance, String)> {
+) -> Result<(Statement, Provenance, crate::dsse::ThresholdReport)> {
     let (payload, report) = crate::dsse::verify_threshold(envelope, IN_TOTO_PAYLOAD_TYPE, keys, 1)?;
     let (s, p) = parse_checked(&payload, expected_root)?;
-    Ok((s, p, report.principals.join(", ")))
+    Ok((s, p, report))
 }

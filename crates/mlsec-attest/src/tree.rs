@@ -33,6 +33,8 @@ pub struct WalkOptions {
 pub struct TreeFile {
     /// The resource name: model-relative path, or `.` when the model is a single file.
     pub name: String,
+    /// What to open: the file itself, or for an allowed symbolic link its resolved target, so
+    /// that opening never follows a link (a file swapped for one after the walk is refused).
     pub path: PathBuf,
     pub size: u64,
 }
@@ -73,7 +75,8 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn is_ignored(name: &str, ignore: &[String]) -> bool {
+/// Whether `name` is one of `ignore` or lies beneath one.
+pub fn is_ignored(name: &str, ignore: &[String]) -> bool {
     ignore.iter().any(|p| {
         name == p
             || (name.len() > p.len()
@@ -193,7 +196,12 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Tree> {
                         "`{rel}` links to something that is not a regular file"
                     )));
                 }
-                meta.len()
+                files.push(TreeFile {
+                    name: rel,
+                    path: target,
+                    size: meta.len(),
+                });
+                continue;
             } else if file_type.is_file() {
                 entry
                     .metadata()

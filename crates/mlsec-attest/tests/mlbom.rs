@@ -217,6 +217,17 @@ fn cards_show_the_facts_and_escape_untrusted_text() {
     ] {
         assert!(md.contains(needle), "{needle:?} missing from:\n{md}");
     }
+    // Registry text cannot become Markdown: no link, no code span break-out, no heading.
+    let hostile = ModelFacts {
+        code_commit: Some("x` [Verified](https://evil.example) `".into()),
+        description: "# Approved\n```\nfence".into(),
+        ..facts()
+    };
+    let md = card::markdown(&hostile);
+    assert!(
+        !md.contains("](https") && !md.contains("\n# Approved") && !md.contains("\n```"),
+        "{md}"
+    );
     let html = card::html(&f);
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("fraud&lt;script&gt;") && !html.contains("<script"));

@@ -124,7 +124,10 @@ fn invalid(e: mlsec_attest::AttestError) -> CoreError {
 }
 
 fn check_key_name(name: &str) -> Result<(), CoreError> {
+    // A name that looks like a key id could shadow another account's key in lookups.
+    let looks_like_id = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
     let ok = !name.is_empty()
+        && !looks_like_id
         && name.len() <= MAX_KEY_NAME
         && name
             .bytes()
@@ -133,7 +136,7 @@ fn check_key_name(name: &str) -> Result<(), CoreError> {
         Ok(())
     } else {
         Err(CoreError::InvalidRequest(format!(
-            "key name {name:?}: 1 to {MAX_KEY_NAME} of letters, digits, `-`, `_`, `.`, `@`"
+            "key name {name:?}: 1 to {MAX_KEY_NAME} of letters, digits, `-`, `_`, `.`, `@`, and not 64 hex digits (that is a key id)"
         )))
     }
 }
@@ -176,9 +179,25 @@ impl Mlsec {
             .collect()
     }
 
-    /// Public keys of every registered signer (revoked ones marked), for verification.
+    /// Public keys of every registered signer, for verification. Revoked keys, and keys of
+    /// accounts that are deleted or disabled, are marked revoked: listed so that a signature by
+    /// one is refused by name, never counted.
     pub async fn trusted_signing_keys(&self) -> Result<Vec<TrustedKey>, CoreError> {
-        Ok(Self::trusted(&self.store().signing_keys(None).await?))
+        let live: std::collections::HashSet<String> = self
+            .store()
+            .principals()
+            .await?
+            .into_iter()
+            .filter(|p| p.deleted_at.is_none() && !p.disabled)
+            .map(|p| p.id)
+            .collect();
+        let mut keys = Self::trusted(&self.store().signing_keys(None).await?);
+        for k in &mut keys {
+            if !live.contains(&k.principal) {
+                k.revoked = true;
+            }
+        }
+        Ok(keys)
     }
 
     pub async fn add_signing_key(
@@ -367,8 +386,15 @@ impl Mlsec {
             serialization: Serialization::Files,
             hash: HashAlgorithm::Sha256,
             allow_symlinks: false,
+            // Only git paths the version has no file under: a signed `.gitattributes` must not
+            // also be listed as ignored.
             ignore_paths: mlsec_attest::tree::GIT_PATHS
                 .iter()
+                .filter(|g| {
+                    !resources
+                        .iter()
+                        .any(|r| mlsec_attest::tree::is_ignored(&r.name, &[g.to_string()]))
+                })
                 .map(|s| s.to_string())
                 .collect(),
         };
@@ -471,22 +497,11 @@ impl Mlsec {
         let envelope: Envelope = serde_json::from_slice(envelope_json)
             .map_err(|e| CoreError::InvalidRequest(format!("not a DSSE envelope: {e}")))?;
         let keys = self.trusted_signing_keys().await?;
-        let (_, _, principal) = provenance::verify_trusted(&envelope, &keys, Some(&root))
+        let (_, _, report) = provenance::verify_trusted(&envelope, &keys, Some(&root))
             .map_err(|e| CoreError::InvalidRequest(format!("provenance refused: {e}")))?;
-        let key_id = envelope
-            .signatures
-            .iter()
-            .map(|s| s.keyid.clone())
-            .find(|k| keys.iter().any(|t| t.key.hint() == *k))
-            .unwrap_or_default();
-        let key_id = if key_id.is_empty() {
-            keys.iter()
-                .find(|t| t.principal == principal)
-                .map(|t| t.key.hint())
-                .unwrap_or_default()
-        } else {
-            key_id
-        };
+        let key_id = report.keys.first().cloned().ok_or_else(|| {
+            CoreError::InvalidRequest("provenance refused: no trusted signature".into())
+        })?;
         let document = String::from_utf8_lossy(envelope_json).into_owned();
         self.store_attestation(
             ctx,
@@ -659,7 +674,7 @@ impl Mlsec {
                     .map_err(|e| format!("not a DSSE envelope: {e}"))
                     .and_then(|env| {
                         provenance::verify_trusted(&env, &keys, Some(&root))
-                            .map(|(_, _, p)| p)
+                            .map(|(_, _, report)| report.principals.join(", "))
                             .map_err(|e| e.to_string())
                     }),
                 other => Err(format!("unknown attestation kind {other}")),

@@ -154,16 +154,20 @@ impl WriteTx {
 }
 
 impl Store {
-    /// A key by id (hint) or name.
+    /// A key by id (hint) or, when no key has that id, by name.
     pub async fn signing_key(&self, id_or_name: &str) -> Result<Option<SigningKeyRow>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM signing_keys WHERE id = $1 OR name = $2"
-        ))
-        .bind(id_or_name)
-        .bind(id_or_name)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| key_from_row(&r)).transpose()
+        for column in ["id", "name"] {
+            let row = sqlx::query(&format!(
+                "SELECT {KEY_COLUMNS} FROM signing_keys WHERE {column} = $1"
+            ))
+            .bind(id_or_name)
+            .fetch_optional(self.pool())
+            .await?;
+            if let Some(r) = row {
+                return key_from_row(&r).map(Some);
+            }
+        }
+        Ok(None)
     }
 
     /// Every key (revoked ones included: verification must see them to refuse them).

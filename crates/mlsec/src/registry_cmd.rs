@@ -402,8 +402,34 @@ pub async fn model(config: &Config, command: ModelCommand) -> CmdResult {
                 verify,
             } => {
                 let v = resolve(&core, &ctx, &version).await?;
-                pull(&core, &ctx, &v, &output).await?;
-                if !verify {
+                // Written into a fresh directory beside the output, moved into place only when
+                // complete (and verified): nothing half-written or unverified at `output`, and
+                // no file written through a link that was already there.
+                if output.exists()
+                    && std::fs::read_dir(&output)
+                        .map(|mut d| d.next().is_some())
+                        .unwrap_or(true)
+                {
+                    return Err(CliError::Usage(format!(
+                        "`{}` exists and is not an empty directory",
+                        output.display()
+                    )));
+                }
+                let staging = output.with_file_name(format!(
+                    ".{}.partial-{}",
+                    output
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or("pull"),
+                    std::process::id()
+                ));
+                std::fs::create_dir(&staging).map_err(|e| {
+                    CliError::Runtime(format!("cannot create `{}`: {e}", staging.display()))
+                })?;
+                pull(&core, &ctx, &v, &staging).await?;
+                let code = if verify {
+                    verify_pulled(&core, &ctx, &v, &staging, &output).await?
+                } else {
                     println!(
                         "{}/{}: {} files → {}",
                         v.name,
@@ -411,9 +437,17 @@ pub async fn model(config: &Config, command: ModelCommand) -> CmdResult {
                         v.files.len(),
                         output.display()
                     );
-                    return Ok(ExitCode::SUCCESS);
+                    ExitCode::SUCCESS
+                };
+                if code == ExitCode::SUCCESS {
+                    let _ = std::fs::remove_dir(&output);
+                    std::fs::rename(&staging, &output).map_err(|e| {
+                        CliError::Runtime(format!("cannot move into `{}`: {e}", output.display()))
+                    })?;
+                } else {
+                    eprintln!("the unverified files are left in `{}`", staging.display());
                 }
-                verify_pulled(&core, &ctx, &v, &output).await
+                Ok(code)
             }
             ModelCommand::Bom {
                 version,
@@ -613,12 +647,14 @@ async fn pull(
 ) -> Result<(), CliError> {
     use std::io::Write;
     for f in &v.files {
-        mlsec_core::attest::tree::check_name(&f.path).map_err(|_| {
-            CliError::Runtime(format!(
-                "refusing to write {:?}: not a path inside the output",
+        // Never into `.git` (hooks and config there run code on the next git command).
+        let into_git = f.path.split('/').any(|c| c.eq_ignore_ascii_case(".git"));
+        if mlsec_core::attest::tree::check_name(&f.path).is_err() || into_git {
+            return Err(CliError::Runtime(format!(
+                "refusing to write {:?}: not a plain path inside the output",
                 f.path
-            ))
-        })?;
+            )));
+        }
         let digest = mlsec_types::Digest::parse(&f.sha256)
             .or_else(|_| mlsec_types::Digest::parse(&format!("sha256:{}", f.sha256)))
             .map_err(|e| CliError::Runtime(format!("stored digest of {}: {e}", f.path)))?;
@@ -631,7 +667,11 @@ async fn pull(
         let (mut stream, _) = core.open_blob(ctx, &digest).await?;
         let io =
             |e: std::io::Error| CliError::Runtime(format!("writing `{}`: {e}", target.display()));
-        let mut out = std::fs::File::create(&target).map_err(io)?;
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target)
+            .map_err(io)?;
         while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
             out.write_all(&chunk.map_err(io)?).map_err(io)?;
         }
@@ -647,6 +687,7 @@ async fn verify_pulled(
     ctx: &RequestCtx,
     v: &mlsec_core::ModelVersionView,
     dir: &std::path::Path,
+    shown: &std::path::Path,
 ) -> CmdResult {
     use mlsec_core::attest::{Bundle, Trust, VerifyOptions, WalkOptions, verify_model};
     let keys = core.trusted_signing_keys().await?;
@@ -664,10 +705,7 @@ async fn verify_pulled(
         return Ok(ExitCode::from(1));
     }
     let options = VerifyOptions {
-        walk: WalkOptions {
-            ignore_git_paths: true,
-            ..WalkOptions::default()
-        },
+        walk: WalkOptions::default(),
         ignore_unsigned_files: false,
     };
     let mut reasons = Vec::new();
@@ -690,12 +728,15 @@ async fn verify_pulled(
                     v.name,
                     v.version,
                     verified.files,
-                    dir.display(),
+                    shown.display(),
                     verified.root_digest
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            Err(e) => reasons.push(format!("bundle {}: {e}", &a.digest[..12])),
+            Err(e) => reasons.push(format!(
+                "bundle {}: {e}",
+                a.digest.get(..12).unwrap_or(&a.digest)
+            )),
         }
     }
     eprintln!("verification failed: {}", reasons.join("; "));

@@ -138,9 +138,26 @@ pub struct ProvenanceArgs {
     pub tree: TreeArgs,
 }
 
+/// Reads a small input file, refusing more than a bundle may hold.
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path)
-        .map_err(|e| CliError::Runtime(format!("cannot read {what} `{}`: {e}", path.display())))
+    use std::io::Read;
+    let limit = mlsec_attest::bundle::MAX_BUNDLE_BYTES as u64;
+    let err = |e: std::io::Error| {
+        CliError::Runtime(format!("cannot read {what} `{}`: {e}", path.display()))
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(err)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(err)?;
+    if bytes.len() as u64 > limit {
+        return Err(CliError::Usage(format!(
+            "{what} `{}` is larger than {limit} bytes",
+            path.display()
+        )));
+    }
+    Ok(bytes)
 }
 
 fn usage(e: AttestError) -> CliError {
@@ -152,7 +169,12 @@ fn usage(e: AttestError) -> CliError {
 fn walk_options(model: &Path, tree: &TreeArgs, signature: Option<&Path>) -> WalkOptions {
     let mut ignore_paths = tree.ignore_paths.clone();
     if let (Some(sig), Ok(root)) = (signature, std::fs::canonicalize(model)) {
-        let sig_abs = match sig.parent().map(std::fs::canonicalize) {
+        // `model.sig` has the parent "": the working directory.
+        let parent = match sig.parent() {
+            Some(p) if p.as_os_str().is_empty() => Some(Path::new(".")),
+            other => other,
+        };
+        let sig_abs = match parent.map(std::fs::canonicalize) {
             Some(Ok(dir)) => sig.file_name().map(|n| dir.join(n)),
             _ => None,
         };
