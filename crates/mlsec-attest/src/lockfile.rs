@@ -13,6 +13,8 @@ use crate::error::{AttestError, Result};
 
 /// Lock files larger than this are refused.
 pub const MAX_LOCK_BYTES: usize = 16 << 20;
+/// Environment files nested deeper than this are refused (conda files are three levels deep).
+pub const MAX_YAML_DEPTH: usize = 32;
 /// Packages beyond this many in one file are refused.
 pub const MAX_PACKAGES: usize = 20_000;
 
@@ -348,6 +350,7 @@ fn reject_aliases(text: &str) -> Result<()> {
     use yaml_rust2::parser::{Event, Parser};
     let mut parser = Parser::new_from_str(text);
     let mut events = 0usize;
+    let mut depth = 0usize;
     loop {
         let (event, _) = parser
             .next_token()
@@ -355,6 +358,16 @@ fn reject_aliases(text: &str) -> Result<()> {
         events += 1;
         match event {
             Event::StreamEnd => return Ok(()),
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_YAML_DEPTH {
+                    return Err(AttestError::Limit {
+                        what: "nesting depth of an environment file".into(),
+                        limit: MAX_YAML_DEPTH as u64,
+                    });
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
             Event::Alias(_) => {
                 return Err(AttestError::Bundle(
                     "environment file uses YAML aliases; write the entries out".into(),
@@ -460,6 +473,12 @@ mod tests {
             ]
         );
         assert!(parse(LockFormat::Conda, "a: &x [1]\nb: *x\n").is_err());
+        let deep = format!(
+            "dependencies: {}{}\n",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert!(parse(LockFormat::Conda, &deep).is_err());
         assert!(parse(LockFormat::Poetry, "[[package]\n").is_err());
         assert!(parse(LockFormat::Conda, "dependencies: {a: 1").is_err());
     }

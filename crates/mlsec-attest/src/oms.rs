@@ -100,35 +100,12 @@ pub fn sign_model(
     options: &SignOptions,
     material: SigningMaterial<'_>,
 ) -> Result<Signed> {
-    let signer: &dyn Signer = match &material {
-        SigningMaterial::Key(s) => *s,
-        SigningMaterial::Certificate { signer, chain } => {
-            // Refuse a certificate that is not the signer's before hashing anything.
-            let probe = b"mlsec certificate/key pairing check";
-            let sig = signer.sign(probe)?;
-            let leaf = chain
-                .first()
-                .ok_or_else(|| AttestError::Certificate("no signing certificate".into()))?;
-            let cert = rustls_pki_types::CertificateDer::from(leaf.as_slice());
-            let ee = webpki::EndEntityCert::try_from(&cert)
-                .map_err(|e| AttestError::Certificate(format!("signing certificate: {e}")))?;
-            let pairs = [
-                webpki::ring::ECDSA_P256_SHA256,
-                webpki::ring::ECDSA_P384_SHA384,
-            ]
-            .iter()
-            .any(|alg| ee.verify_signature(*alg, probe, &sig).is_ok());
-            if !pairs {
-                return Err(AttestError::Certificate(
-                    "the signing certificate's public key is not the private key's".into(),
-                ));
-            }
-            *signer
-        }
-    };
+    if let SigningMaterial::Certificate { signer, chain } = &material {
+        // Refuse a certificate that is not the signer's before hashing anything.
+        check_pairing(*signer, chain)?;
+    }
     let (resources, ignored, files, bytes) =
         manifest(model, options.hash, options.serialization, &options.walk)?;
-    let root = hex::encode(root_digest(&resources));
     let name = options
         .model_name
         .clone()
@@ -139,54 +116,87 @@ pub fn sign_model(
         allow_symlinks: options.walk.allow_symlinks,
         ignore_paths: ignored.clone(),
     };
-    let statement = Statement::new(
-        vec![Subject {
-            name: name.clone(),
-            digest: [("sha256".to_owned(), root.clone())].into(),
-            annotations: None,
-        }],
-        OMS_PREDICATE_TYPE,
-        oms_predicate(&params, &resources),
-    );
-    let payload = serde_json::to_vec_pretty(&statement).expect("statements serialise");
-    let mut envelope = Envelope::new(IN_TOTO_PAYLOAD_TYPE, &payload);
-    // The reference writes an empty key id and finds the key through the hint.
-    envelope.sign(signer, true)?;
-    let verification_material = match material {
-        SigningMaterial::Key(s) => VerificationMaterial {
-            public_key: Some(PublicKeyMaterial {
-                hint: Some(s.public_key().hint()),
-                raw_bytes: None,
-                key_details: None,
-            }),
-            x509_certificate_chain: None,
-            tlog_entries: Vec::new(),
-        },
-        SigningMaterial::Certificate { chain, .. } => VerificationMaterial {
-            public_key: None,
-            x509_certificate_chain: Some(CertificateChain {
-                certificates: chain
-                    .iter()
-                    .map(|c| RawCertificate {
-                        raw_bytes: STANDARD.encode(c),
-                    })
-                    .collect(),
-            }),
-            tlog_entries: Vec::new(),
-        },
-    };
+    let bundle = sign_manifest(&name, &params, &resources, material)?;
     Ok(Signed {
-        bundle: Bundle {
-            media_type: BUNDLE_MEDIA_TYPE.into(),
-            verification_material,
-            dsse_envelope: envelope,
-        },
+        bundle,
         model_name: name,
-        root_digest: root,
+        root_digest: hex::encode(root_digest(&resources)),
         files,
         resources: resources.len(),
         bytes,
         ignored,
+    })
+}
+
+fn check_pairing(signer: &dyn Signer, chain: &[Vec<u8>]) -> Result<()> {
+    let probe = b"mlsec certificate/key pairing check";
+    let sig = signer.sign(probe)?;
+    let leaf = chain
+        .first()
+        .ok_or_else(|| AttestError::Certificate("no signing certificate".into()))?;
+    if !crate::x509::leaf_signature_verifies(leaf, probe, &sig)? {
+        return Err(AttestError::Certificate(
+            "the signing certificate's public key is not the private key's".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Signs already-hashed resources into an OMS bundle: the statement (subject = root digest),
+/// its DSSE envelope and the verification material. `sign_model` hashes a tree first; the
+/// registry passes a version's recorded digests.
+pub fn sign_manifest(
+    model_name: &str,
+    params: &SerializationParams,
+    resources: &[Resource],
+    material: SigningMaterial<'_>,
+) -> Result<Bundle> {
+    let statement = Statement::new(
+        vec![Subject {
+            name: model_name.to_owned(),
+            digest: [("sha256".to_owned(), hex::encode(root_digest(resources)))].into(),
+            annotations: None,
+        }],
+        OMS_PREDICATE_TYPE,
+        oms_predicate(params, resources),
+    );
+    let payload = serde_json::to_vec_pretty(&statement).expect("statements serialise");
+    let mut envelope = Envelope::new(IN_TOTO_PAYLOAD_TYPE, &payload);
+    let (signer, verification_material) = match material {
+        SigningMaterial::Key(s) => (
+            s,
+            VerificationMaterial {
+                public_key: Some(PublicKeyMaterial {
+                    hint: Some(s.public_key().hint()),
+                    raw_bytes: None,
+                    key_details: None,
+                }),
+                x509_certificate_chain: None,
+                tlog_entries: Vec::new(),
+            },
+        ),
+        SigningMaterial::Certificate { signer, chain } => (
+            signer,
+            VerificationMaterial {
+                public_key: None,
+                x509_certificate_chain: Some(CertificateChain {
+                    certificates: chain
+                        .iter()
+                        .map(|c| RawCertificate {
+                            raw_bytes: STANDARD.encode(c),
+                        })
+                        .collect(),
+                }),
+                tlog_entries: Vec::new(),
+            },
+        ),
+    };
+    // The reference writes an empty key id and finds the key through the hint.
+    envelope.sign(signer, true)?;
+    Ok(Bundle {
+        media_type: BUNDLE_MEDIA_TYPE.into(),
+        verification_material,
+        dsse_envelope: envelope,
     })
 }
 

@@ -70,6 +70,46 @@ pub struct Provenance {
     pub run_details: RunDetails,
 }
 
+impl ResourceDescriptor {
+    /// A dependency with one digest, tagged with what it is (`dataset`, `code`, `base-model`,
+    /// `environment`) in the `mlsec.kind` annotation.
+    pub fn new(name: &str, uri: Option<String>, algorithm: &str, digest: &str, kind: &str) -> Self {
+        ResourceDescriptor {
+            name: name.to_owned(),
+            uri,
+            digest: [(
+                algorithm.to_owned(),
+                digest.trim_start_matches("sha256:").to_owned(),
+            )]
+            .into(),
+            annotations: Some(serde_json::json!({ "mlsec.kind": kind })),
+        }
+    }
+}
+
+/// Provenance of a training run: what it consumed and the hyper-parameters chosen for it.
+pub fn training(
+    dependencies: Vec<ResourceDescriptor>,
+    hyperparameters: serde_json::Map<String, Value>,
+    builder_id: &str,
+    metadata: BuildMetadata,
+) -> Provenance {
+    Provenance {
+        build_definition: BuildDefinition {
+            build_type: TRAINING_BUILD_TYPE.into(),
+            external_parameters: serde_json::json!({ "hyperparameters": hyperparameters }),
+            internal_parameters: Value::Null,
+            resolved_dependencies: dependencies,
+        },
+        run_details: RunDetails {
+            builder: Builder {
+                id: builder_id.to_owned(),
+            },
+            metadata,
+        },
+    }
+}
+
 /// The statement for a model whose OMS root digest is `root_digest` (hex).
 pub fn statement(model_name: &str, root_digest: &str, provenance: &Provenance) -> Statement {
     Statement::new(

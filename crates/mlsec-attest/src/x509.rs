@@ -94,6 +94,25 @@ pub struct CertificateSigner {
     pub chain_length: usize,
 }
 
+/// Whether `signature` over `message` verifies with the certificate's key (ECDSA P-256/SHA-256
+/// or P-384/SHA-384, DER), as OMS signs.
+fn leaf_verifies(leaf: &EndEntityCert<'_>, message: &[u8], signature: &[u8]) -> bool {
+    [
+        webpki::ring::ECDSA_P256_SHA256,
+        webpki::ring::ECDSA_P384_SHA384,
+    ]
+    .iter()
+    .any(|alg| leaf.verify_signature(*alg, message, signature).is_ok())
+}
+
+/// [`leaf_verifies`] for a DER certificate, without checking its chain.
+pub fn leaf_signature_verifies(leaf_der: &[u8], message: &[u8], signature: &[u8]) -> Result<bool> {
+    let cert = CertificateDer::from(leaf_der);
+    let leaf = EndEntityCert::try_from(&cert)
+        .map_err(|e| AttestError::Certificate(format!("signing certificate: {e}")))?;
+    Ok(leaf_verifies(&leaf, message, signature))
+}
+
 /// Verifies the chain `[leaf, intermediates…]` at `time` and the signature over `message`.
 pub fn verify_certificate_signature(
     chain: &[Vec<u8>],
@@ -130,13 +149,7 @@ pub fn verify_certificate_signature(
             fingerprint(leaf_der)
         ))
     })?;
-    let verified = [
-        webpki::ring::ECDSA_P256_SHA256,
-        webpki::ring::ECDSA_P384_SHA384,
-    ]
-    .iter()
-    .any(|alg| leaf.verify_signature(*alg, message, signature).is_ok());
-    if !verified {
+    if !leaf_verifies(&leaf, message, signature) {
         return Err(AttestError::Signature(format!(
             "the signature does not verify with certificate {}",
             fingerprint(leaf_der)

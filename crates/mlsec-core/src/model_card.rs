@@ -13,8 +13,17 @@ use mlsec_types::Digest;
 use crate::error::CoreError;
 use crate::service::{Mlsec, RequestCtx};
 
-/// Files of a version read for the environment, in order of preference.
+/// Files of a version that describe its environment, in order of preference.
 const ENVIRONMENT_FILES: &[&str] = &["uv.lock", "poetry.lock", "requirements.txt", "conda.yaml"];
+
+/// The version's environment file (by [`ENVIRONMENT_FILES`] preference, at any depth).
+pub(crate) fn environment_file(files: &[crate::ModelFileView]) -> Option<&crate::ModelFileView> {
+    ENVIRONMENT_FILES.iter().find_map(|wanted| {
+        files
+            .iter()
+            .find(|f| f.path.rsplit('/').next() == Some(wanted))
+    })
+}
 
 pub(crate) fn rfc3339(millis: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)

@@ -13,9 +13,7 @@
 use mlsec_attest::dsse::TrustedKey;
 use mlsec_attest::manifest::{Resource, root_digest};
 use mlsec_attest::provenance;
-use mlsec_attest::statement::{
-    OMS_PREDICATE_TYPE, Statement, Subject, oms_predicate, parse_oms_predicate,
-};
+use mlsec_attest::statement::{Statement, parse_oms_predicate};
 use mlsec_attest::tree::component_order;
 use mlsec_attest::{Bundle, Curve, Envelope, HashAlgorithm, PrivateKey, PublicKey, Serialization};
 use mlsec_audit::Decision as AuditDecision;
@@ -398,33 +396,13 @@ impl Mlsec {
                 .map(|s| s.to_string())
                 .collect(),
         };
-        let statement = Statement::new(
-            vec![Subject {
-                name: v.name.clone(),
-                digest: [("sha256".to_owned(), root.clone())].into(),
-                annotations: None,
-            }],
-            OMS_PREDICATE_TYPE,
-            oms_predicate(&params, &resources),
-        );
-        let payload = serde_json::to_vec_pretty(&statement).expect("statements serialise");
-        let mut envelope = Envelope::new(mlsec_attest::dsse::IN_TOTO_PAYLOAD_TYPE, &payload);
-        envelope
-            .sign(&private, true)
-            .map_err(|e| CoreError::Key(e.to_string()))?;
-        let bundle = Bundle {
-            media_type: mlsec_attest::bundle::BUNDLE_MEDIA_TYPE.into(),
-            verification_material: mlsec_attest::bundle::VerificationMaterial {
-                public_key: Some(mlsec_attest::bundle::PublicKeyMaterial {
-                    hint: Some(key_row.id.clone()),
-                    raw_bytes: None,
-                    key_details: None,
-                }),
-                x509_certificate_chain: None,
-                tlog_entries: Vec::new(),
-            },
-            dsse_envelope: envelope,
-        };
+        let bundle = mlsec_attest::oms::sign_manifest(
+            &v.name,
+            &params,
+            &resources,
+            mlsec_attest::SigningMaterial::Key(&private),
+        )
+        .map_err(|e| CoreError::Key(e.to_string()))?;
         let document = String::from_utf8(bundle.to_json()).expect("JSON is UTF-8");
         self.store_attestation(
             ctx,
@@ -527,10 +505,7 @@ impl Mlsec {
         version: &str,
         key: &str,
     ) -> Result<AttestationView, CoreError> {
-        use mlsec_attest::provenance::{
-            BuildDefinition, BuildMetadata, Builder, Provenance, ResourceDescriptor, RunDetails,
-            TRAINING_BUILD_TYPE,
-        };
+        use mlsec_attest::provenance::{BuildMetadata, ResourceDescriptor};
         self.authorize(ctx, "model.write", &model_resource(name))
             .await?;
         let number = parse_version(version)?;
@@ -540,78 +515,53 @@ impl Mlsec {
         let (key_row, private) = self.usable_key(ctx, key).await?;
         let mut deps = Vec::new();
         for input in v.lineage["inputs"].as_array().into_iter().flatten() {
-            let (Some(pinned), Some(digest)) = (
+            if let (Some(pinned), Some(digest)) = (
                 input["mlsec_version"].as_str(),
                 input["mlsec_digest"].as_str(),
-            ) else {
-                continue;
-            };
-            deps.push(ResourceDescriptor {
-                name: pinned.to_owned(),
-                uri: Some(format!("mlsec:dataset/{pinned}")),
-                digest: [(
-                    "sha256".to_owned(),
-                    digest.trim_start_matches("sha256:").to_owned(),
-                )]
-                .into(),
-                annotations: Some(serde_json::json!({"mlsec.kind": "dataset"})),
-            });
-        }
-        if let Some(commit) = v.lineage["code_commit"].as_str() {
-            deps.push(ResourceDescriptor {
-                name: "source".into(),
-                uri: None,
-                digest: [("gitCommit".to_owned(), commit.to_owned())].into(),
-                annotations: Some(serde_json::json!({"mlsec.kind": "code"})),
-            });
-        }
-        for lock in ["uv.lock", "poetry.lock", "requirements.txt", "conda.yaml"] {
-            if let Some(f) = v
-                .files
-                .iter()
-                .find(|f| f.path.rsplit('/').next() == Some(lock))
-            {
-                deps.push(ResourceDescriptor {
-                    name: f.path.clone(),
-                    uri: None,
-                    digest: [(
-                        "sha256".to_owned(),
-                        f.sha256.trim_start_matches("sha256:").to_owned(),
-                    )]
-                    .into(),
-                    annotations: Some(serde_json::json!({"mlsec.kind": "environment"})),
-                });
-                break;
+            ) {
+                let uri = Some(format!("mlsec:dataset/{pinned}"));
+                deps.push(ResourceDescriptor::new(
+                    pinned, uri, "sha256", digest, "dataset",
+                ));
             }
         }
-        let (mut params, mut started, mut finished) = (serde_json::Map::new(), None, None);
+        if let Some(commit) = v.lineage["code_commit"].as_str() {
+            deps.push(ResourceDescriptor::new(
+                "source",
+                None,
+                "gitCommit",
+                commit,
+                "code",
+            ));
+        }
+        if let Some(f) = crate::model_card::environment_file(&v.files) {
+            deps.push(ResourceDescriptor::new(
+                &f.path,
+                None,
+                "sha256",
+                &f.sha256,
+                "environment",
+            ));
+        }
+        let (mut params, mut metadata) = (
+            serde_json::Map::new(),
+            BuildMetadata {
+                invocation_id: v.run_id.clone(),
+                started_on: None,
+                finished_on: None,
+            },
+        );
         if let Some(run_id) = &v.run_id
             && let Ok(run) = self.run(ctx, run_id).await
         {
             for p in &run.params {
                 params.insert(p.key.clone(), serde_json::Value::String(p.value.clone()));
             }
-            started = Some(crate::model_card::rfc3339(run.start_time));
-            finished = run.end_time.map(crate::model_card::rfc3339);
+            metadata.started_on = Some(crate::model_card::rfc3339(run.start_time));
+            metadata.finished_on = run.end_time.map(crate::model_card::rfc3339);
         }
-        let prov = Provenance {
-            build_definition: BuildDefinition {
-                build_type: TRAINING_BUILD_TYPE.into(),
-                external_parameters: serde_json::json!({ "hyperparameters": params }),
-                internal_parameters: serde_json::Value::Null,
-                resolved_dependencies: deps,
-            },
-            run_details: RunDetails {
-                builder: Builder {
-                    id: format!("mlsec:{}", ctx.principal.id),
-                },
-                metadata: BuildMetadata {
-                    invocation_id: v.run_id.clone(),
-                    started_on: started,
-                    finished_on: finished,
-                },
-            },
-        };
+        let builder = format!("mlsec:{}", ctx.principal.id);
+        let prov = provenance::training(deps, params, &builder, metadata);
         let statement = provenance::statement(&v.name, &root, &prov);
         let envelope =
             provenance::sign(&statement, &private).map_err(|e| CoreError::Key(e.to_string()))?;

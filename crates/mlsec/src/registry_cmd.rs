@@ -455,16 +455,8 @@ pub async fn model(config: &Config, command: ModelCommand) -> CmdResult {
                 fields,
                 output,
             } => {
-                let v = resolve(&core, &ctx, &version).await?;
-                let facts = core
-                    .model_facts(
-                        &ctx,
-                        &v.name,
-                        &v.version,
-                        card_fields(fields.as_deref())?,
-                        environment(lock.as_deref())?,
-                    )
-                    .await?;
+                let facts =
+                    facts(&core, &ctx, &version, fields.as_deref(), lock.as_deref()).await?;
                 let serial = uuid::Uuid::new_v4().hyphenated().to_string();
                 let now = time::OffsetDateTime::now_utc()
                     .replace_nanosecond(0)
@@ -490,16 +482,8 @@ pub async fn model(config: &Config, command: ModelCommand) -> CmdResult {
                 lock,
                 output,
             } => {
-                let v = resolve(&core, &ctx, &version).await?;
-                let facts = core
-                    .model_facts(
-                        &ctx,
-                        &v.name,
-                        &v.version,
-                        card_fields(fields.as_deref())?,
-                        environment(lock.as_deref())?,
-                    )
-                    .await?;
+                let facts =
+                    facts(&core, &ctx, &version, fields.as_deref(), lock.as_deref()).await?;
                 let text = match format.as_str() {
                     "markdown" | "md" => mlsec_core::attest::card::markdown(&facts),
                     "html" => mlsec_core::attest::card::html(&facts),
@@ -741,6 +725,27 @@ async fn verify_pulled(
     }
     eprintln!("verification failed: {}", reasons.join("; "));
     Ok(ExitCode::from(1))
+}
+
+/// Registry facts of a version with the maintainer's card fields and environment, for the
+/// BOM and the card.
+async fn facts(
+    core: &Mlsec,
+    ctx: &RequestCtx,
+    version: &str,
+    fields: Option<&std::path::Path>,
+    lock: Option<&std::path::Path>,
+) -> Result<mlsec_core::attest::facts::ModelFacts, CliError> {
+    let v = resolve(core, ctx, version).await?;
+    Ok(core
+        .model_facts(
+            ctx,
+            &v.name,
+            &v.version,
+            card_fields(fields)?,
+            environment(lock)?,
+        )
+        .await?)
 }
 
 fn card_fields(

@@ -4,15 +4,11 @@
 //! Exit codes of `verify`: 0 verified; 1 verification failed (signature, trust, files, bundle);
 //! 2 usage; 3 I/O.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use mlsec_attest::provenance::{
-    self, BuildDefinition, BuildMetadata, Builder, Provenance, ResourceDescriptor, RunDetails,
-    TRAINING_BUILD_TYPE,
-};
+use mlsec_attest::provenance::{self, BuildMetadata, ResourceDescriptor};
 use mlsec_attest::x509::{TrustRoots, certificates_from_pem};
 use mlsec_attest::{
     AttestError, Bundle, Envelope, HashAlgorithm, PrivateKey, PublicKey, Serialization,
@@ -420,21 +416,6 @@ fn digest_arg(text: &str, what: &str) -> Result<(String, String), CliError> {
     Ok((name.to_owned(), hex_digest.to_ascii_lowercase()))
 }
 
-fn descriptor(
-    name: String,
-    uri: Option<String>,
-    algorithm: &str,
-    digest: String,
-    kind: &str,
-) -> ResourceDescriptor {
-    ResourceDescriptor {
-        name,
-        uri,
-        digest: BTreeMap::from([(algorithm.to_owned(), digest)]),
-        annotations: Some(json!({"mlsec.kind": kind})),
-    }
-}
-
 pub fn provenance(command: ProvenanceCommand) -> Result<ExitCode, CliError> {
     let ProvenanceCommand::Create(args) = command;
     let key = PrivateKey::from_pem(&read(&args.key, "the private key")?).map_err(usage)?;
@@ -450,22 +431,30 @@ pub fn provenance(command: ProvenanceCommand) -> Result<ExitCode, CliError> {
     let mut deps = Vec::new();
     for d in &args.datasets {
         let (name, digest) = digest_arg(d, "--dataset")?;
-        deps.push(descriptor(name, None, "sha256", digest, "dataset"));
+        deps.push(ResourceDescriptor::new(
+            &name, None, "sha256", &digest, "dataset",
+        ));
     }
     if let Some(b) = &args.base_model {
         let (name, digest) = digest_arg(b, "--base-model")?;
-        deps.push(descriptor(name, None, "sha256", digest, "base-model"));
+        deps.push(ResourceDescriptor::new(
+            &name,
+            None,
+            "sha256",
+            &digest,
+            "base-model",
+        ));
     }
     if let Some(c) = &args.commit {
         let (uri, commit) = match c.rsplit_once('@') {
             Some((uri, commit)) => (Some(uri.to_owned()), commit.to_owned()),
             None => (None, c.clone()),
         };
-        deps.push(descriptor(
-            "source".into(),
+        deps.push(ResourceDescriptor::new(
+            "source",
             uri,
             "gitCommit",
-            commit,
+            &commit,
             "code",
         ));
     }
@@ -477,11 +466,12 @@ pub fn provenance(command: ProvenanceCommand) -> Result<ExitCode, CliError> {
             .and_then(|n| n.to_str())
             .unwrap_or("lock")
             .to_owned();
-        deps.push(descriptor(
-            name,
+        let digest = hex::encode(sha2::Sha256::digest(&bytes));
+        deps.push(ResourceDescriptor::new(
+            &name,
             None,
             "sha256",
-            hex::encode(sha2::Sha256::digest(&bytes)),
+            &digest,
             "environment",
         ));
     }
@@ -493,24 +483,16 @@ pub fn provenance(command: ProvenanceCommand) -> Result<ExitCode, CliError> {
         let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_owned()));
         params.insert(k.to_owned(), value);
     }
-    let prov = Provenance {
-        build_definition: BuildDefinition {
-            build_type: TRAINING_BUILD_TYPE.into(),
-            external_parameters: json!({ "hyperparameters": params }),
-            internal_parameters: Value::Null,
-            resolved_dependencies: deps,
+    let prov = provenance::training(
+        deps,
+        params,
+        &args.builder,
+        BuildMetadata {
+            invocation_id: args.run.clone(),
+            started_on: None,
+            finished_on: None,
         },
-        run_details: RunDetails {
-            builder: Builder {
-                id: args.builder.clone(),
-            },
-            metadata: BuildMetadata {
-                invocation_id: args.run.clone(),
-                started_on: None,
-                finished_on: None,
-            },
-        },
-    };
+    );
     let name = mlsec_attest::oms::model_name(&args.model);
     let statement = provenance::statement(&name, &root, &prov);
     let envelope = provenance::sign(&statement, &key).map_err(usage)?;

@@ -197,8 +197,7 @@ fn keys_sign_verify_pull_and_revoke() {
         "{}",
         text(&out)
     );
-    // Offline, the planted file is named as not signed by the version's bundle... checked by
-    // `mlsec verify` against the exported key below with the provenance; here it is excluded.
+    // (The planted file stays there; the provenance check below excludes it explicitly.)
 
     // Provenance: created offline, attached (checked against the version's files), verified.
     let prov = dir.path().join("prov.json");
