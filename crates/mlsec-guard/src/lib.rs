@@ -15,6 +15,7 @@
 //! assert_eq!(vault.restore("Sent to [EMAIL_1]."), "Sent to jane.doe@example.com.");
 //! ```
 
+pub mod charlm;
 pub mod classifier;
 pub mod dataset;
 pub mod detector;

@@ -44,9 +44,12 @@ pub enum GuardCommand {
     Train {
         #[arg(long = "data", required = true)]
         data: Vec<PathBuf>,
-        /// Where to write the model.
+        /// Where to write the classifier.
         #[arg(long, short)]
         output: PathBuf,
+        /// Where to write the character model of benign text (the token-soup signal).
+        #[arg(long)]
+        charlm_output: Option<PathBuf>,
         #[arg(long, default_value_t = TrainOptions::default().epochs)]
         epochs: u32,
     },
@@ -147,8 +150,9 @@ pub fn run(command: GuardCommand) -> Result<ExitCode, CliError> {
         GuardCommand::Train {
             data,
             output,
+            charlm_output,
             epochs,
-        } => train(&data, &output, epochs),
+        } => train(&data, &output, charlm_output.as_deref(), epochs),
         GuardCommand::Detectors { json } => detectors(json),
     }
 }
@@ -532,7 +536,12 @@ fn evaluate(
     Ok(ExitCode::SUCCESS)
 }
 
-fn train(data: &[PathBuf], output: &std::path::Path, epochs: u32) -> Result<ExitCode, CliError> {
+fn train(
+    data: &[PathBuf],
+    output: &std::path::Path,
+    charlm_output: Option<&std::path::Path>,
+    epochs: u32,
+) -> Result<ExitCode, CliError> {
     let examples = load_examples(data)?;
     let pairs: Vec<(String, bool)> = examples
         .iter()
@@ -557,6 +566,22 @@ fn train(data: &[PathBuf], output: &std::path::Path, epochs: u32) -> Result<Exit
         output.display(),
         bytes.len()
     );
+    if let Some(path) = charlm_output {
+        let benign = examples
+            .iter()
+            .filter(|e| {
+                e.direction == Direction::Input && e.labels.iter().all(|l| l != "injection")
+            })
+            .map(|e| e.text.as_str());
+        let bytes = mlsec_guard::charlm::CharLm::train(benign).to_bytes();
+        std::fs::write(path, &bytes).map_err(|e| io(path, e))?;
+        println!(
+            "character model of the benign rows: {} ({} bytes, {})",
+            path.display(),
+            bytes.len(),
+            mlsec_types::Digest::of(&bytes).hex()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -149,6 +149,7 @@ fn the_shipped_classifier_is_what_the_repository_data_trains() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = tempfile::tempdir().unwrap();
     let model = out.path().join("injection.bin");
+    let charlm = out.path().join("charlm.bin");
     let status = Command::new(env!("CARGO_BIN_EXE_mlsec"))
         .current_dir(&repo)
         .args([
@@ -160,9 +161,15 @@ fn the_shipped_classifier_is_what_the_repository_data_trains() {
             "data/guard/hard-benign/train.jsonl",
             "--data",
             "data/guard/hard-benign-long/train.jsonl",
+            "--data",
+            "data/guard/counterparts/train.jsonl",
+            "--data",
+            "data/guard/composite-benign/train.jsonl",
             "-o",
         ])
         .arg(&model)
+        .arg("--charlm-output")
+        .arg(&charlm)
         .output()
         .unwrap();
     assert!(
@@ -175,5 +182,11 @@ fn the_shipped_classifier_is_what_the_repository_data_trains() {
     assert!(
         trained == shipped,
         "retrained model differs from the shipped one: run the command in docs/guard.md"
+    );
+    let trained = std::fs::read(&charlm).unwrap();
+    let shipped = std::fs::read(repo.join("crates/mlsec-guard/model/charlm.bin")).unwrap();
+    assert!(
+        trained == shipped,
+        "retrained character model differs from the shipped one: run the command in docs/guard.md"
     );
 }
