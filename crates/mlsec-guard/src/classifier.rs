@@ -50,28 +50,45 @@ fn fnv(bytes: &[u8], seed: u64) -> u64 {
 
 /// Calls `emit` with the hash of every feature of `text` (folded, lowercase).
 pub fn features(text: &str, mut emit: impl FnMut(u64)) {
+    features_with_spans(text, |_, _, h| emit(h));
+}
+
+/// Calls `emit(start, end, hash)` for every feature of `text` with the byte range it covers:
+/// character 4-grams (over the bytes: folded text is mostly ASCII), then word unigrams and
+/// bigrams.
+pub fn features_with_spans(text: &str, mut emit: impl FnMut(usize, usize, u64)) {
     let bytes = text.as_bytes();
-    // Character 4-grams over the bytes (folded text is mostly ASCII).
     if bytes.len() >= 4 {
         let mut h: u32 = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-        emit(mix(u64::from(h) | 4 << 32));
-        for &b in &bytes[4..] {
+        emit(0, 4, mix(u64::from(h) | 4 << 32));
+        for (i, &b) in bytes.iter().enumerate().skip(4) {
             h = (h << 8) | u32::from(b);
-            emit(mix(u64::from(h) | 4 << 32));
+            emit(i - 3, i + 1, mix(u64::from(h) | 4 << 32));
         }
     }
-    // Word unigrams and bigrams.
-    let mut prev: Option<u64> = None;
-    for word in text
-        .split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .filter(|w| !w.is_empty())
-    {
-        let w = fnv(word.as_bytes(), 1);
-        emit(mix(w));
-        if let Some(p) = prev {
-            emit(mix(p.rotate_left(17) ^ w ^ 0x9e37_79b9_7f4a_7c15));
+    let mut prev: Option<(usize, u64)> = None;
+    let mut start = None;
+    let is_word = |c: char| c.is_alphanumeric() || c == '\'';
+    let mut word = |s: usize, e: usize, prev: &mut Option<(usize, u64)>| {
+        let w = fnv(&bytes[s..e], 1);
+        emit(s, e, mix(w));
+        if let Some((ps, p)) = *prev {
+            emit(ps, e, mix(p.rotate_left(17) ^ w ^ 0x9e37_79b9_7f4a_7c15));
         }
-        prev = Some(w);
+        *prev = Some((s, w));
+    };
+    for (i, c) in text.char_indices() {
+        match (is_word(c), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                word(s, i, &mut prev);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        word(s, text.len(), &mut prev);
     }
 }
 
@@ -137,6 +154,42 @@ impl Model {
     /// Probability that `text` (folded) is an injection or jailbreak attempt.
     pub fn score(&self, text: &str) -> f32 {
         sigmoid(self.margin(text))
+    }
+
+    /// The highest probability of the whole text and of each window of `window` bytes (starting
+    /// every `window / 2` bytes): an injection buried in a long document. The features are
+    /// computed once; a window scores the features that lie entirely inside it.
+    pub fn score_windows(&self, text: &str, window: usize) -> f32 {
+        let mask = (1u64 << self.bits) - 1;
+        let mut spans: Vec<(u32, u32, f32)> = Vec::with_capacity(text.len() * 2);
+        features_with_spans(text, |s, e, h| {
+            spans.push((s as u32, e as u32, self.weights[(h & mask) as usize]));
+        });
+        let score = |sum: f32, n: usize| {
+            if n == 0 {
+                sigmoid(self.bias)
+            } else {
+                sigmoid(self.bias + sum / (n as f32).sqrt())
+            }
+        };
+        let mut best = score(spans.iter().map(|f| f.2).sum(), spans.len());
+        let step = (window / 2).max(1);
+        let mut start = 0;
+        while start < text.len() {
+            let end = (start + window).min(text.len());
+            let (s, e) = (start as u32, end as u32);
+            let (mut sum, mut n) = (0f32, 0usize);
+            for f in spans.iter().filter(|f| f.0 >= s && f.1 <= e) {
+                sum += f.2;
+                n += 1;
+            }
+            best = best.max(score(sum, n));
+            if end == text.len() {
+                break;
+            }
+            start += step;
+        }
+        best
     }
 }
 

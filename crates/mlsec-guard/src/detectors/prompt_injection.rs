@@ -246,29 +246,11 @@ impl PromptInjection {
 
     /// The classifier's probability for a text, with long texts also scored in windows.
     pub fn classify(&self, folded: &str) -> f32 {
-        let whole = self.model.score(folded);
         let w = self.config.window_bytes;
         if w == 0 || folded.len() <= w * 3 / 2 {
-            return whole;
+            return self.model.score(folded);
         }
-        let mut best = whole;
-        let mut start = 0;
-        while start < folded.len() {
-            let mut s = start;
-            while !folded.is_char_boundary(s) {
-                s += 1;
-            }
-            let mut e = (s + w).min(folded.len());
-            while !folded.is_char_boundary(e) {
-                e += 1;
-            }
-            best = best.max(self.model.score(&folded[s..e]));
-            if e == folded.len() {
-                break;
-            }
-            start += w / 2;
-        }
-        best
+        self.model.score_windows(folded, w)
     }
 }
 
