@@ -153,3 +153,41 @@ fn token_soup_is_reported_and_ordinary_text_is_not() {
         "{findings:?}"
     );
 }
+
+/// Insults by form of address and in other languages are reported; everyday phrases that share
+/// their words are not.
+#[test]
+fn toxicity_reads_address_and_other_languages() {
+    use mlsec_guard::{Pipeline, PipelineConfig, RequestContext, Vault};
+    let config: PipelineConfig =
+        toml::from_str("[[input]]\ndetector = \"toxicity\"\naction = \"block\"\n").unwrap();
+    let pipeline = Pipeline::new(config).unwrap();
+    let blocked = |t: &str| {
+        pipeline
+            .scan_input(t, &RequestContext::default(), &mut Vault::new())
+            .unwrap()
+            .decision
+            == mlsec_guard::Decision::Block
+    };
+    for t in [
+        "Figure it out yourself, idiot.",
+        "Wow, you really are pathetic.",
+        "Your essay is garbage and so are you.",
+        "Eres un inútil.",
+        "Du bist echt zu blöd für diesen Job.",
+        "Tu es vraiment un imbécile.",
+        "People like you shouldn't be allowed near a keyboard.",
+    ] {
+        assert!(blocked(t), "{t}");
+    }
+    for t in [
+        "It is easy to get lost in the old town, so take a map.",
+        "How do I get my baby to stop crying at night?",
+        "I want to go back to school to study nursing.",
+        "The first draft was garbage, but the second one is much better.",
+        "People like you and me care about privacy.",
+        "Ugly Betty was a popular TV show.",
+    ] {
+        assert!(!blocked(t), "{t}");
+    }
+}

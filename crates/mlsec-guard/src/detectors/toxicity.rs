@@ -52,7 +52,7 @@ pub struct Toxicity {
     config: Config,
 }
 
-const INSULT: &str = r"(?:idiot|idiots|idiotic|stupid|moron|morons|moronic|imbecile|dumbass|dumb|loser|losers|pathetic|worthless|useless|retard|retarded|cretin|clown|scum|scumbag|trash|garbage|ugly|disgusting|pig|jerk|dimwit|halfwit|nitwit|numbskull|buffoon|brainless|incompetent|fool|fools|freak|creep|parasite|waste of (?:space|oxygen|air)|piece of (?:shit|crap|garbage|trash)|failure|lowlife|vermin|subhuman|bitch|bastard|asshole|dickhead|prick|twat|wanker|douchebag|shithead)";
+const INSULT: &str = r"(?:idiot|idiots|idiotic|stupid|moron|morons|moronic|imbecile|dumbass|dumb|loser|losers|pathetic|worthless|useless|retard|retarded|cretin|clown|scum|scumbag|trash|garbage|ugly|disgusting|pig|jerk|dimwit|halfwit|nitwit|numbskull|buffoon|brainless|incompetent|fool|fools|freak|creep|parasite|dumbest|stupidest|clueless|crybaby|waste of (?:space|oxygen|air)|piece of (?:shit|crap|garbage|trash)|failure|lowlife|vermin|subhuman|bitch|bastard|asshole|dickhead|prick|twat|wanker|douchebag|shithead)";
 
 struct Pattern {
     category: &'static str,
@@ -86,7 +86,7 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
             "insult",
             0.8,
             &format!(
-                r"\b(?:you(?:'re| are| r|re)|ur|u r|you (?:absolute|complete|total|little|stupid|fucking|dumb)|what an?|such an?|you|shut up,?|listen,?) (?:such )?(?:an? )?(?:absolute |complete |total |fucking |stupid |little |pathetic |worthless |utter |dumb )?{INSULT}\b"
+                r"\b(?:you(?:'re| are| r|re)|ur|u r|you (?:really|truly|just|honestly|literally|actually) are|you (?:absolute|complete|total|little|stupid|fucking|dumb|big)|what an?|such an?|you|shut up,?|listen,?) (?:so |really |truly |just |such |this |too )?(?:an? )?(?:absolute |complete |total |fucking |stupid |little |pathetic |worthless |utter |dumb |big )?{INSULT}\b"
             ),
         ),
         p(
@@ -94,7 +94,27 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
             0.7,
             r"\bshut (?:the fuck |the hell )?up\b|\bnobody (?:cares|asked|likes you)\b|\bscrew you\b|\bfuck (?:you|off|u)\b|\bgo to hell\b|\bpiss off\b|\bget lost,? (?:loser|idiot)\b",
         ),
+        // Name-calling as a form of address: "figure it out yourself, idiot."
+        p(
+            "insult",
+            0.75,
+            &format!(
+                r"(?:[,:;]|^|[.!?] )\s*(?:you )?(?:stupid |little |big |dumb )?{INSULT}\s*(?:[.!?:,]|$)|\b{INSULT}\b[^.!?]{{0,30}}\bso are you\b"
+            ),
+        ),
         p("insult", 0.3, &format!(r"\b{INSULT}\b")),
+        // The same aimed at the reader in Spanish, German and French (the text is folded, so
+        // accents are gone: inutil, blod, imbecile).
+        p(
+            "insult",
+            0.8,
+            r"\b(?:eres|sos|es usted)(?: \w+)? (?:un |una |muy |tan )?(?:inutil|idiota|estupid[oa]|imbecil|tont[oa]|pendejo|basura)\b|\b(?:du bist|sie sind)(?: \w+){0,2} (?:blod|doof|dumm|bescheuert|ein idiot|ein vollidiot|ein versager|nutzlos|erbarmlich)\b|\b(?:tu es|t'es|vous etes)(?: \w+){0,2} (?:un |une )?(?:imbecile|idiot|idiote|conne?|nulle?|debile|abruti|minable)\b",
+        ),
+        p(
+            "harassment",
+            0.75,
+            r"\b(?:people|women|men|girls|guys|folks|your kind|you people) like you (?:are|shouldn't|should not|don't deserve|do not deserve|make me|ruin)\b|\b(?:women|girls|people like you) (?:shouldn't|should not) be allowed\b|\bstop (?:crying|whining),? you\b",
+        ),
         p(
             "slur",
             0.9,
