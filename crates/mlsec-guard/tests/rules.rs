@@ -191,3 +191,38 @@ fn toxicity_reads_address_and_other_languages() {
         assert!(!blocked(t), "{t}");
     }
 }
+
+/// Refusals are recognised after folding, including scripts that folding changes (kana lose
+/// their dakuten, Devanagari its vowel signs, Arabic its hamza, the fullwidth comma turns ASCII).
+#[test]
+fn refusals_in_folded_scripts() {
+    use mlsec_guard::{Pipeline, PipelineConfig, RequestContext};
+    let config: PipelineConfig =
+        toml::from_str("[[output]]\ndetector = \"refusal\"\naction = \"flag\"\n").unwrap();
+    let pipeline = Pipeline::new(config).unwrap();
+    let flagged = |t: &str| {
+        pipeline
+            .scan_output(t, &RequestContext::default())
+            .unwrap()
+            .decision
+            != mlsec_guard::Decision::Allow
+    };
+    for t in [
+        "申し訳ありませんが、そのご依頼にはお応えできません。",
+        "抱歉，我无法提供这些信息。",
+        "माफ़ कीजिए, मैं इसमें आपकी मदद नहीं कर सकता।",
+        "عذرًا، لا أستطيع المساعدة في هذا الطلب.",
+        "Es tut mir leid, aber dabei kann ich nicht helfen.",
+        "Sorry, that's not something I'm able to do.",
+        "I won't be able to provide instructions for that.",
+    ] {
+        assert!(flagged(t), "{t}");
+    }
+    for t in [
+        "Here is the summary you asked for: revenue grew 4 % in the third quarter.",
+        "I'm not sure the second option is better, but here are both.",
+        "この資料は明日までに対応できます。",
+    ] {
+        assert!(!flagged(t), "{t}");
+    }
+}

@@ -65,14 +65,23 @@ static REFUSAL: LazyLock<Regex> = LazyLock::new(|| {
         r"|\bas an ai(?: language model| assistant| model)?,? i (?:can'?t|cannot|don'?t|do not|am not able|'m not able|won'?t)\b",
         r"|\b(?:this|that|your) request (?:violates|goes against|is against|conflicts with)\b",
         r"|\b(?:against|violates?) (?:my|our|openai'?s?|the) (?:guidelines|policies|policy|content policy|usage policies|programming|principles|terms)\b",
-        r"|\bi'?m not (?:comfortable|able|going to|permitted|allowed) (?:with |to )?(?:help|assist|provide|doing|do|write|create|generate|share)",
+        r"|\bi'?m not (?:comfortable|able|going to|permitted|allowed) (?:with |to )?(?:help|assist|provide|doing|do|write|create|generate|share|writing|creating|providing|sharing|helping)",
+        r"|\bi'm (?:unable|not able) to (?:help|assist|provide|comply|share|give|write|create|generate|answer|do that|do this)\b",
+        r"|\bi (?:won'?t|will not) be able to (?:help|assist|provide|comply|share|give|write|create|generate|answer|do that|do this)\b",
+        r"|\b(?:sorry|apologies),? (?:but )?(?:that'?s|that is|this is) not something i(?:'m| am| can| could)\b",
         r"|\bi (?:can'?t|cannot|won'?t) (?:and won'?t )?(?:help you )?with (?:that|this|requests? (?:like|of) this)\b",
         r"|\bje (?:suis )?(?:desole|desolee),? (?:mais )?je ne (?:peux|pourrai|suis pas en mesure)\b|\bje ne peux pas (?:vous )?(?:aider|repondre|fournir|faire)",
-        r"|\bes tut mir leid,? (?:aber )?ich kann\b|\bich kann (?:ihnen |dir )?(?:dabei |damit )?nicht (?:helfen|behilflich)",
+        r"|\bes tut mir leid,? (?:aber )?ich kann\b|\bich kann (?:ihnen |dir )?(?:dabei |damit )?nicht (?:helfen|behilflich)|\b(?:dabei|damit) kann ich (?:ihnen |dir )?nicht (?:helfen|behilflich)",
         r"|\blo siento,? (?:pero )?no puedo\b|\bno puedo (?:ayudar|ayudarte|proporcionar|hacer eso|cumplir)",
         r"|\bmi dispiace,? ma non posso\b|\bnon posso (?:aiutarti|aiutare|fornire)",
         r"|\bdesculpe,? mas nao posso\b|\bnao posso (?:ajudar|fornire|fornecer)",
-        r"|抱歉，?我(?:无法|不能)|我(?:无法|不能)(?:帮助|协助|提供|回答)|申し訳(?:ありません|ございません)が、?(?:お手伝い|対応|回答)(?:でき|いたしかね)",
+        // The patterns below are matched against the folded text, so they are written folded:
+        // NFKD turns the fullwidth comma into ',' and drops dakuten (が → か), Devanagari vowel
+        // signs (नहीं → नह) and the Arabic hamza (أ → ا).
+        r"|抱歉,?我(?:无法|不能)|我(?:无法|不能)(?:帮助|协助|提供|回答)",
+        r"|申し訳ありませんか|申し訳こさいませんか|お応えてきません|お答えてきません|対応てきません|お手伝いてきません|てきかねます",
+        r"|मदद नह कर सकत",
+        r"|لا استطيع المساعدة|لا يمكنني المساعدة|لا استطيع تقديم|لا يمكنني تقديم|لا استطيع مساعدتك",
         r"|извините,? (?:но )?я не могу|я не могу (?:помочь|выполнить|предоставить)"
     ))
     .expect("static regex")
