@@ -491,4 +491,15 @@ mod tests {
         assert_eq!(lm.max_window_surprisal(arabic), 0.0);
         assert_eq!(lm.max_window_surprisal(""), 0.0);
     }
+
+    proptest::proptest! {
+        /// Any text, including backtick runs, fences, mixed scripts and long lines, gets a
+        /// finite score without a panic; training on it does not panic either.
+        #[test]
+        fn any_text_scores(text in "(?s)(.|`|```\n|\t|    |[A-Za-z0-9]{20}|[\\u{0600}-\\u{06FF}]|[!-/]){0,400}") {
+            let lm = CharLm::train([text.as_str(), "plain words for the model"]);
+            let s = lm.max_window_surprisal(&text);
+            proptest::prop_assert!(s.is_finite() && s >= 0.0);
+        }
+    }
 }
