@@ -278,9 +278,7 @@ pub fn suffix_score(text: &str) -> f32 {
             peak = peak.max(count);
         }
         let density = peak as f32 / window as f32;
-        // Code has odd tokens too, but also calls, assignments and statement ends.
-        let codey = CODE_SHAPES.find_iter(line).take(3).count();
-        let s = if codey >= 3 || peak < 5 {
+        let s = if peak < 5 {
             0.0
         } else if density >= 0.4 {
             0.9
@@ -289,7 +287,11 @@ pub fn suffix_score(text: &str) -> f32 {
         } else {
             0.0
         };
-        best = best.max(s);
+        // Code has odd tokens too, but also calls, assignments and statement ends (checked last:
+        // it is the expensive part).
+        if s > best && CODE_SHAPES.find_iter(line).take(3).count() < 3 {
+            best = s;
+        }
     }
     best
 }
