@@ -61,8 +61,8 @@ fn symbol(c: char) -> u8 {
     }
 }
 
-/// One line of scorable text: symbols, and for each symbol whether it is scored, whether it is
-/// outside ASCII and whether it belongs to an odd-shaped token.
+/// One line of scorable text: symbols, and for each symbol whether it is scored and whether it
+/// belongs to an odd-shaped token.
 #[derive(Default)]
 struct Line {
     symbols: Vec<u8>,
